@@ -1,0 +1,374 @@
+"""Prepare IMDB for the language model and the classifiers (DESIGN section 3).
+
+Pipeline: read and tokenise the reviews (in parallel, one unit of work per
+archive or review group), merge the per-unit vocabularies, split by file id,
+count document frequencies over labeled-train + unlabeled, keep words with
+document frequency >= ``min_df``, number them by frequency, map every review to
+ids (dropping or ``<unk>``-ing out-of-vocabulary tokens, appending ``<eos>``),
+and write the result atomically: everything goes to a temporary sibling
+directory that is renamed into place only when complete.
+"""
+
+import array
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from data_prep.errors import PrepareError
+from data_prep.layout import DEV_THRESHOLDS, GROUPS, counts_for_vocabulary
+from data_prep.sources import plan_units, resolve_sources
+from data_prep.stats import split_statistics, table2_markdown
+from data_prep.tokenize import TOKENIZERS, get_tokenizer
+from interpretable_adv.data import EOS, EOS_ID, SPLIT_NAMES, UNK, UNK_ID, ReviewSplit, vocabulary_hash
+
+FORMAT_VERSION = 1
+OUTPUT_FILES = ("vocab.json", "stats.json", "stats.md") + tuple(s + ".npz" for s in SPLIT_NAMES)
+OOV_POLICIES = ("drop", "unk")
+
+# Expected review count of the full aclImdb v1 (for the progress bar only).
+_FULL_DATASET_REVIEWS = 100000
+
+_report = None  # progress callback of the current process (set per worker)
+
+
+def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", workers=None,
+                 force=False, progress=True, log=None):
+    """Prepare the IMDB dataset from ``sources`` into ``out_dir``.
+
+    Returns ``(stats, reused)``: the content of ``stats.json`` and whether an
+    existing output with the same inputs and options was reused.
+    Raises :class:`PrepareError` for bad input or an unusable output path.
+    """
+    log = log or (lambda message: print(message, file=sys.stderr))
+    if tokenizer not in TOKENIZERS:
+        raise PrepareError("unknown tokenizer %r (choose from %s)" % (tokenizer, ", ".join(TOKENIZERS)))
+    if oov not in OOV_POLICIES:
+        raise PrepareError("unknown OOV policy %r (choose from %s)" % (oov, ", ".join(OOV_POLICIES)))
+    if min_df < 1:
+        raise PrepareError("--min-df must be >= 1 (got %d)" % min_df)
+    options = {"tokenizer": tokenizer, "min_df": int(min_df), "oov": oov}
+
+    resolved = resolve_sources(sources)
+    fingerprint = _fingerprint(resolved, options)
+    existing = _existing_output(out_dir, fingerprint, force)
+    if existing is not None:
+        return existing, True
+    staging = _make_staging_dir(out_dir)
+    try:
+        start = time.time()
+        units = plan_units(resolved)
+        results = _tokenize_units(units, tokenizer, workers, progress)
+        t_read = time.time() - start
+        log("merging %d work units, building the vocabulary" % len(results))
+        groups = _merge_units(results)
+        splits = _split_reviews(groups)
+        vocab = _build_vocabulary(splits, min_df)
+        tables = _encode_splits(splits, vocab["global_to_id"], oov)
+        t_total = time.time() - start
+        stats = _write(staging, tables, vocab, options, fingerprint, sources,
+                       {"read_tokenize_s": round(t_read, 2), "total_s": round(t_total, 2)})
+        _commit(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return stats, False
+
+
+# --------------------------------------------------------------------------- reading
+
+def _tokenize_unit(task):
+    """Worker: read and tokenise one unit; local word ids, one int32 array per group."""
+    source, groups, tokenizer_name = task
+    tokenize = get_tokenizer(tokenizer_name)
+    index = {}
+    collected = {g: {"ids": [], "ratings": [], "lengths": [], "tokens": array.array("i")} for g in groups}
+    pending = 0
+    for review in source.iter_reviews(groups):
+        try:
+            text = review.raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PrepareError("%s: not valid UTF-8 (byte 0x%02x at offset %d)"
+                               % (review.where, review.raw[exc.start], exc.start)) from None
+        tokens = tokenize(text)
+        if not tokens:
+            raise PrepareError("%s: empty review (no tokens)" % review.where)
+        bucket = collected[review.group]
+        bucket["ids"].append(review.file_id)
+        bucket["ratings"].append(review.rating)
+        bucket["lengths"].append(len(tokens))
+        bucket["tokens"].extend([index.setdefault(t, len(index)) for t in tokens])
+        pending += 1
+        if pending == 200:
+            _report(pending)
+            pending = 0
+    _report(pending)
+    out = {}
+    for group, bucket in collected.items():
+        if bucket["ids"]:
+            out[group] = {
+                "ids": np.asarray(bucket["ids"], dtype=np.int64),
+                "ratings": np.asarray(bucket["ratings"], dtype=np.int8),
+                "lengths": np.asarray(bucket["lengths"], dtype=np.int64),
+                "tokens": np.frombuffer(bucket["tokens"], dtype=np.int32).copy(),
+                "where": repr(source),
+            }
+    return {"words": list(index), "groups": out}
+
+
+def _init_worker(counter):
+    global _report
+
+    def report(n):
+        with counter.get_lock():
+            counter.value += n
+
+    _report = report
+
+
+def _tokenize_units(units, tokenizer, workers, progress):
+    """Run :func:`_tokenize_unit` over all units, in a process pool when it helps."""
+    from tqdm import tqdm
+
+    global _report
+    workers = workers or min(len(units), os.cpu_count() or 1)
+    tasks = [(source, groups, tokenizer) for source, groups in units]
+    bar = tqdm(total=_FULL_DATASET_REVIEWS, unit="review", desc="read+tokenise", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    try:
+        if workers <= 1:
+            _report = bar.update
+            return [_tokenize_unit(t) for t in tasks]
+        context = multiprocessing.get_context("fork")
+        counter = context.Value("q", 0)
+        with context.Pool(workers, initializer=_init_worker, initargs=(counter,)) as pool:
+            pending = pool.map_async(_tokenize_unit, tasks, chunksize=1)
+            while not pending.ready():
+                pending.wait(0.25)
+                bar.update(counter.value - bar.n)
+            results = pending.get()
+            bar.update(counter.value - bar.n)
+            return results
+    finally:
+        bar.close()
+
+
+# --------------------------------------------------------------------------- merging
+
+def _merge_units(results):
+    """Global word ids for all units; per group, reviews sorted by file id."""
+    words = {}
+    for result in results:
+        for w in result["words"]:
+            words.setdefault(w, len(words))
+    global_words = list(words)
+    parts = {g: [] for g in GROUPS}
+    for result in results:
+        lut = np.fromiter((words[w] for w in result["words"]), dtype=np.int32, count=len(result["words"]))
+        for group, data in result["groups"].items():
+            parts[group].append(dict(data, tokens=lut[data["tokens"]]))
+    missing = [g for g in GROUPS if not parts[g]]
+    if missing:
+        raise PrepareError("no reviews found for %s in the given sources (an archive or directory is "
+                           "missing; all of train/pos, train/neg, test/pos, test/neg, train/unsup are needed)"
+                           % ", ".join("aclImdb/" + g for g in missing))
+    merged = {}
+    for group, chunks in parts.items():
+        ids = np.concatenate([c["ids"] for c in chunks])
+        lengths = np.concatenate([c["lengths"] for c in chunks])
+        tokens = np.concatenate([c["tokens"] for c in chunks])
+        ratings = np.concatenate([c["ratings"] for c in chunks])
+        unique, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            dup = int(unique[counts > 1][0])
+            raise PrepareError("aclImdb/%s: review id %d appears more than once (in %s)"
+                               % (group, dup, ", ".join(sorted({c["where"] for c in chunks}))))
+        order = np.argsort(ids, kind="stable")
+        merged[group] = {"ids": ids[order], "ratings": ratings[order], "lengths": lengths[order],
+                         "tokens": _reorder_segments(tokens, lengths, order)}
+    return {"words": global_words, "groups": merged}
+
+
+def _reorder_segments(tokens, lengths, order):
+    """Concatenate the segments of ``tokens`` (given by ``lengths``) in ``order``."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    new_lengths = lengths[order]
+    new_starts = np.concatenate([[0], np.cumsum(new_lengths)[:-1]])
+    index = np.repeat(starts[order] - new_starts, new_lengths) + np.arange(new_lengths.sum())
+    return tokens[index]
+
+
+def _split_reviews(merged):
+    """Group reviews into train / dev / test / unlabeled (pos before neg, by file id)."""
+    pieces = {name: [] for name in SPLIT_NAMES}
+    for group, label in GROUPS.items():
+        data = merged["groups"][group]
+        if group in DEV_THRESHOLDS:
+            dev = data["ids"] >= DEV_THRESHOLDS[group]
+            pieces["train"].append(_select(data, ~dev, label))
+            pieces["dev"].append(_select(data, dev, label))
+        elif group.startswith("test/"):
+            pieces["test"].append(_select(data, np.ones(len(data["ids"]), bool), label))
+        else:
+            pieces["unlabeled"].append(_select(data, np.ones(len(data["ids"]), bool), label))
+    splits = {}
+    for name, chunks in pieces.items():
+        splits[name] = {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
+    splits["words"] = merged["words"]
+    return splits
+
+
+def _select(data, mask, label):
+    doc_of_token = np.repeat(mask, data["lengths"])
+    return {"ids": data["ids"][mask], "ratings": data["ratings"][mask], "lengths": data["lengths"][mask],
+            "tokens": data["tokens"][doc_of_token], "labels": np.full(int(mask.sum()), label, np.int8)}
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+def _build_vocabulary(splits, min_df):
+    """Words with document frequency >= min_df over train + unlabeled, by frequency.
+
+    Returns the id-ordered word list, term and document counts, and a lookup
+    table from global word index to final id (-1 for out-of-vocabulary).
+    """
+    words = splits["words"]
+    n_words = len(words)
+    term = np.zeros(n_words, np.int64)
+    docs = np.zeros(n_words, np.int64)
+    n_docs = 0
+    for name in SPLIT_NAMES:
+        if not counts_for_vocabulary(name):
+            continue
+        data = splits[name]
+        term += np.bincount(data["tokens"], minlength=n_words)
+        doc_index = np.repeat(np.arange(len(data["lengths"]), dtype=np.int64), data["lengths"])
+        pairs = np.unique(doc_index * n_words + data["tokens"])
+        docs += np.bincount(pairs % n_words, minlength=n_words)
+        n_docs += len(data["lengths"])
+    kept = np.flatnonzero(docs >= min_df)
+    kept = sorted(kept.tolist(), key=lambda i: (-term[i], words[i]))
+    global_to_id = np.full(n_words, -1, np.int32)
+    global_to_id[kept] = np.arange(2, len(kept) + 2, dtype=np.int32)
+    oov_tokens = int(term.sum() - term[kept].sum())
+    return {
+        "words": [EOS, UNK] + [words[i] for i in kept],
+        "counts": [n_docs, oov_tokens] + term[kept].tolist(),
+        "doc_freq": [n_docs, 0] + docs[kept].tolist(),
+        "global_to_id": global_to_id,
+    }
+
+
+def _encode_splits(splits, global_to_id, oov):
+    """Map every split to final ids, drop or ``<unk>`` OOV tokens, append ``<eos>``."""
+    encoded = {}
+    for name in SPLIT_NAMES:
+        data = splits[name]
+        ids = global_to_id[data["tokens"]]
+        if oov == "unk":
+            ids[ids < 0] = UNK_ID
+        keep = ids >= 0
+        n = len(data["lengths"])
+        doc_index = np.repeat(np.arange(n), data["lengths"])
+        kept_per_doc = np.bincount(doc_index, weights=keep, minlength=n).astype(np.int64)
+        lengths = kept_per_doc + 1
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        tokens = np.empty(int(offsets[-1]), np.int32)
+        is_eos = np.zeros(len(tokens), bool)
+        is_eos[offsets[1:] - 1] = True
+        tokens[is_eos] = EOS_ID
+        tokens[~is_eos] = ids[keep]
+        encoded[name] = ReviewSplit(tokens, offsets, data["labels"], data["ids"].astype(np.int32),
+                                    data["ratings"])
+    return encoded
+
+
+# --------------------------------------------------------------------------- output
+
+def _fingerprint(sources, options):
+    payload = {"format": FORMAT_VERSION, "options": options, "sources": [s.fingerprint() for s in sources]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _existing_output(out_dir, fingerprint, force):
+    """The stats of a reusable prepared output, None to build, PrepareError to refuse."""
+    if not os.path.exists(out_dir):
+        return None
+    if not os.path.isdir(out_dir):
+        raise PrepareError("%s: exists and is not a directory" % out_dir)
+    stats_path = os.path.join(out_dir, "stats.json")
+    complete = all(os.path.isfile(os.path.join(out_dir, f)) for f in OUTPUT_FILES)
+    stats = None
+    if complete:
+        try:
+            with open(stats_path, encoding="utf-8") as f:
+                stats = json.load(f)
+        except (OSError, ValueError):
+            stats = None
+    if force:
+        return None
+    if stats is not None and stats.get("fingerprint") == fingerprint:
+        return stats
+    if stats is not None:
+        raise PrepareError("%s: holds a dataset prepared from other inputs or options; "
+                           "pass --force to rebuild it or choose another --out" % out_dir)
+    if os.listdir(out_dir):
+        raise PrepareError("%s: exists, is not empty and is not a prepared dataset; "
+                           "pass --force to replace it or choose another --out" % out_dir)
+    return None
+
+
+def _make_staging_dir(out_dir):
+    """A temporary sibling of ``out_dir``; fails early if the location is unwritable."""
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out_dir)) + ".tmp-", dir=parent)
+    except OSError as exc:
+        raise PrepareError("%s: cannot write the output directory (%s)" % (out_dir, exc.strerror or exc)) from None
+
+
+def _commit(staging, out_dir):
+    """Move the finished staging directory into place, replacing an old output."""
+    old = None
+    if os.path.exists(out_dir):
+        old = staging + ".old"
+        os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(staging, tables, vocab, options, fingerprint, sources, timing):
+    words = vocab["words"]
+    vocab_hash = vocabulary_hash(words)
+    for name, split in tables.items():
+        split.save(os.path.join(staging, name + ".npz"))
+    with open(os.path.join(staging, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump({"words": words, "counts": vocab["counts"], "doc_freq": vocab["doc_freq"],
+                   "eos_id": EOS_ID, "unk_id": UNK_ID, "hash": vocab_hash, **options}, f, ensure_ascii=False)
+    table = {name: split_statistics(split.lengths) for name, split in tables.items()}
+    stats = {
+        "table2": table,
+        "vocab_size": len(words),
+        "vocab_hash": vocab_hash,
+        "options": options,
+        "fingerprint": fingerprint,
+        "sources": [str(s) for s in sources],
+        "timing": timing,
+        "format": FORMAT_VERSION,
+    }
+    with open(os.path.join(staging, "stats.json"), "w", encoding="utf-8") as f:
+        json.dump(stats, f, indent=2)
+    with open(os.path.join(staging, "stats.md"), "w", encoding="utf-8") as f:
+        f.write("# Table 2: IMDB dataset information\n\n")
+        f.write("tokenizer `%s`, min_df %d, OOV `%s`, vocabulary hash `%s`\n\n"
+                % (options["tokenizer"], options["min_df"], options["oov"], vocab_hash[:16]))
+        f.write(table2_markdown(table, len(words)))
+    return stats

@@ -1,0 +1,33 @@
+"""The ``iadv`` command: one subcommand per stage of the pipeline."""
+
+import argparse
+import sys
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="iadv", description="Interpretable adversarial training for text (AdvT, iAdvT, SPGD) in Chainer.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    from data_prep import cli as prepare_cli
+    prepare = sub.add_parser("prepare", help="prepare IMDB: tokenise, split, vocabulary, Table 2",
+                             description="Prepare IMDB (aclImdb v1) and print Table 2.")
+    prepare_cli.add_arguments(prepare)
+    prepare.set_defaults(handler=prepare_cli.run)
+
+    from data_prep import synthetic
+    synth = sub.add_parser("synthetic", help="write a small synthetic aclImdb-like corpus (offline demos, tests)",
+                           description=synthetic.__doc__.splitlines()[0])
+    synthetic.add_arguments(synth)
+    synth.set_defaults(handler=synthetic.run)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="interpretable_adv",
+    version="0.1.0",
+    description="AdvT, iAdvT and SPGD adversarial training for text in Chainer "
+                "(reproduction of Barham & Feizi 2019)",
+    python_requires=">=3.9",
+    packages=find_packages(include=["interpretable_adv", "interpretable_adv.*", "data_prep", "data_prep.*"]),
+    install_requires=[
+        "chainer==7.8.1",
+        "numpy<2",
+        "setuptools<74",
+        "nltk",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13,<14"],
+        "dev": ["pytest"],
+    },
+    entry_points={"console_scripts": ["iadv = interpretable_adv.cli:main"]},
+)
