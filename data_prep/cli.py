@@ -42,7 +42,8 @@ def run(args):
         start = time.time()
         stats, reused = prepare_imdb(sources, args.out, tokenizer=args.tokenizer, min_df=args.min_df,
                                      oov=args.oov, workers=args.workers, force=args.force,
-                                     progress=not args.quiet)
+                                     progress=not args.quiet,
+                                     log=(lambda message: None) if args.quiet else None)
     except PrepareError as exc:
         print("iadv prepare: error: %s" % exc, file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ member path cannot escape anywhere; members with absolute or ``..`` paths, or
 links inside review directories, are refused all the same.
 """
 
+import bz2
+import gzip
 import hashlib
 import lzma
 import os
@@ -30,6 +32,40 @@ OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d165
 OFFICIAL_SIZE = 84125825
 
 _READ_ERRORS = (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error, OSError)
+_MAGIC = ((b"\x1f\x8b", gzip.open), (b"\xfd7zXZ\x00", lzma.open), (b"BZh", bz2.open))
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """Header parsing that refuses what tarfile would silently take as the end.
+
+    After the first member, tarfile treats an invalid or truncated header as
+    the end of the archive; a corrupt archive would then look like a shorter one.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tar):
+        try:
+            return super().fromtarfile(tar)
+        except tarfile.EOFHeaderError:
+            raise
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+            raise tarfile.ReadError("invalid tar header at byte %d: %s" % (tar.offset, exc)) from None
+        except tarfile.EmptyHeaderError:
+            raise tarfile.ReadError("archive ends without its end-of-archive marker") from None
+
+
+def _open_decompressed(path):
+    """The archive's tar byte stream, decompressed by a reader that verifies checksums.
+
+    tarfile's own stream reader neither checks the gzip CRC nor notices a
+    truncated gzip stream; gzip/lzma/bz2 file objects do, when read to the end.
+    """
+    with open(path, "rb") as f:
+        head = f.read(6)
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            return opener(path, "rb")
+    return open(path, "rb")
 
 
 class Review:
@@ -65,7 +101,8 @@ class ArchiveSource:
         """Yield the :class:`Review` objects of ``groups`` in archive order."""
         seen_layout = False
         try:
-            with tarfile.open(self.path, mode="r|*") as tar:
+            with _open_decompressed(self.path) as stream, \
+                    tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo) as tar:
                 for member in tar:
                     name = member.name
                     _check_member_name(self.path, name)
@@ -85,6 +122,7 @@ class ArchiveSource:
                         raise PrepareError("%s: not a regular file (links are refused)" % where)
                     raw = tar.extractfile(member).read()
                     yield Review(group, file_id, rating, raw, where)
+                _check_clean_end(stream)
         except _READ_ERRORS as exc:
             raise PrepareError("%s: corrupt or truncated archive (%s)" % (self.path, _one_line(exc))) from None
         if not seen_layout:
@@ -232,6 +270,17 @@ def sha256_of(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _check_clean_end(stream):
+    """Read the stream to its end: tar padding must be zeros, checksums must verify.
+
+    tarfile stops silently at the first invalid header after the first member,
+    so garbage there would otherwise pass as a shorter archive.
+    """
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        if chunk.strip(b"\0"):
+            raise tarfile.ReadError("invalid tar header inside the archive")
 
 
 def _check_member_name(archive, name):

@@ -18,6 +18,8 @@ LENGTH_DEFINITION = ("length = in-vocabulary tokens of a review + 1 for <eos>; "
 def split_statistics(lengths):
     """Count, min, max and mean (2 decimals) of per-review lengths."""
     lengths = np.asarray(lengths)
+    if lengths.size == 0:
+        return {"examples": 0, "min": None, "max": None, "avg": None, "tokens": 0}
     return {
         "examples": int(lengths.size),
         "min": int(lengths.min()),
@@ -38,6 +40,9 @@ def table2_markdown(table, vocab_size):
         for split in splits:
             ours = table[split][key]
             paper = PAPER_TABLE2[split][key]
+            if ours is None:
+                cells.append("-")
+                continue
             text = "{:,.2f}".format(ours) if key == "avg" else "{:,}".format(ours)
             if paper is None:
                 cells.append("%s (paper: N/A)" % text)

@@ -8,7 +8,10 @@ therefore yield the token ``br`` and ``don't`` yields ``don``, ``t``.
 ``treebank`` is a documented alternative that follows the paper's prose more
 literally ("tokenize contractions, remove punctuation"): ``<br />`` tags are
 removed, the text goes through nltk's Penn Treebank tokeniser (which splits
-``don't`` into ``do``, ``n't``), and tokens without any word character are
+``don't`` into ``do``, ``n't``) sentence by sentence (the Treebank tokeniser
+only separates a period at the end of its input; sentences are cut after
+``.``, ``!`` or ``?`` followed by white space, since nltk's punkt data cannot be
+downloaded here), and tokens without any word character are
 dropped. It needs no nltk data files, so it works offline, but it cannot
 reproduce the paper's |V| = 87,008.
 """
@@ -17,6 +20,7 @@ import re
 
 _WORD_RUN = re.compile(r"\w+")
 _BR_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 TOKENIZERS = ("regex", "treebank")
 
@@ -41,7 +45,10 @@ class TreebankTokenizer:
 
     def __call__(self, text):
         text = _BR_TAG.sub(" ", text)
-        return [t for t in self._tokenizer.tokenize(text) if _WORD_RUN.search(t)]
+        tokens = []
+        for sentence in _SENTENCE_END.split(text):
+            tokens.extend(t for t in self._tokenizer.tokenize(sentence) if _WORD_RUN.search(t))
+        return tokens
 
 
 def get_tokenizer(name):

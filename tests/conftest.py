@@ -1,0 +1,51 @@
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def imdb_source():
+    """The real IMDB copy: $IADV_IMDB, else ../shared/data/imdb beside the checkout, else None."""
+    candidates = [os.environ.get("IADV_IMDB"), os.path.join(REPO, "..", "shared", "data", "imdb")]
+    for path in candidates:
+        if path and os.path.exists(path):
+            return os.path.abspath(path)
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_imdb():
+    path = imdb_source()
+    if path is None:
+        pytest.skip("real IMDB not available (set IADV_IMDB or put it at ../shared/data/imdb)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prepared_real_imdb(real_imdb, tmp_path_factory):
+    """The real IMDB prepared once per test session with the default (paper) options."""
+    from data_prep.prepare import prepare_imdb
+
+    out = str(tmp_path_factory.mktemp("imdb") / "prepared")
+    prepare_imdb([real_imdb], out, progress=False, log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw(tmp_path_factory):
+    """A small synthetic aclImdb tree (directory containing ``aclImdb/``)."""
+    from data_prep.synthetic import write_synthetic_corpus
+
+    root = tmp_path_factory.mktemp("synthetic_raw")
+    write_synthetic_corpus(str(root), n_train=60, n_test=40, n_unsup=80, seed=3)
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def synthetic_prepared(synthetic_raw, tmp_path_factory):
+    from data_prep.prepare import prepare_imdb
+
+    out = str(tmp_path_factory.mktemp("synthetic") / "prepared")
+    prepare_imdb([synthetic_raw], out, workers=1, progress=False, log=lambda m: None)
+    return out

@@ -1,0 +1,42 @@
+"""Small builders shared by the tests: hand-made aclImdb trees and archives."""
+
+import io
+import os
+import tarfile
+
+
+def write_tree(root, reviews):
+    """Write ``{"train/pos": {file_id: text_or_bytes}, ...}`` as ``root/aclImdb``.
+
+    Ratings are 8 for pos, 2 for neg and 0 for unsup. Returns ``root``.
+    """
+    ratings = {"pos": 8, "neg": 2, "unsup": 0}
+    for group, docs in reviews.items():
+        directory = os.path.join(str(root), "aclImdb", *group.split("/"))
+        os.makedirs(directory, exist_ok=True)
+        for file_id, text in docs.items():
+            data = text if isinstance(text, bytes) else text.encode("utf-8")
+            with open(os.path.join(directory, "%d_%d.txt" % (file_id, ratings[group.split("/")[1]])), "wb") as f:
+                f.write(data)
+    return str(root)
+
+
+def minimal_reviews():
+    """One review in each of the five groups (plus a dev review)."""
+    return {
+        "train/pos": {0: "good film", 10621: "good dev"},
+        "train/neg": {0: "bad film"},
+        "test/pos": {0: "good"},
+        "test/neg": {0: "bad"},
+        "train/unsup": {0: "film good bad"},
+    }
+
+
+def tar_with_members(path, members, mode="w:gz"):
+    """An archive with the given ``{name: bytes}`` members (names taken literally)."""
+    with tarfile.open(path, mode) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
