@@ -7,6 +7,7 @@ setup(
                 "(reproduction of Barham & Feizi 2019)",
     python_requires=">=3.9",
     packages=find_packages(include=["interpretable_adv", "interpretable_adv.*", "data_prep", "data_prep.*"]),
+    package_data={"interpretable_adv": ["presets/*.json"]},
     install_requires=[
         "chainer==7.8.1",
         "numpy<2",

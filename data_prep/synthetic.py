@@ -3,7 +3,7 @@
 Writes ``aclImdb/{train,test}/{pos,neg}/ID_RATING.txt`` and
 ``aclImdb/train/unsup/ID_0.txt`` in the real layout, so that every stage of the
 pipeline runs offline and in seconds. Each labeled review is filler drawn from
-a Zipf-like distribution over made-up words, with one to three words from its
+a Zipf-like distribution over made-up words, with two to four words from its
 class's sentiment list (and, with probability ``noise``, one from the other
 class). File ids are spread over 0..12499 so that the real dev-split rule
 (id >= 10621 pos / 10625 neg) applies unchanged. Reviews carry the quirks of
@@ -30,11 +30,11 @@ def _filler_vocabulary(size, rng):
 
 
 def _review(rng, filler, probs, label, noise):
-    length = int(rng.integers(12, 60))
+    length = int(rng.integers(8, 30))
     words = list(rng.choice(filler, size=length, p=probs))
     if label >= 0:
         own, other = (POSITIVE_WORDS, NEGATIVE_WORDS) if label == 1 else (NEGATIVE_WORDS, POSITIVE_WORDS)
-        for _ in range(int(rng.integers(1, 4))):
+        for _ in range(int(rng.integers(2, 5))):
             words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(own)))
         if rng.random() < noise:
             words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(other)))

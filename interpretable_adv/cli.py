@@ -16,6 +16,16 @@ def build_parser():
     prepare_cli.add_arguments(prepare)
     prepare.set_defaults(handler=prepare_cli.run)
 
+    from interpretable_adv import cli_training
+    pretrain = sub.add_parser("pretrain", help="pretrain the LSTM language model (truncated BPTT)",
+                              description="Pretrain the LSTM language model on train + unlabeled reviews.")
+    cli_training.add_arguments(pretrain, "pretrain")
+    pretrain.set_defaults(handler=cli_training.run_pretrain)
+    train = sub.add_parser("train", help="train a classifier (Table 3)",
+                           description="Train an LSTM classifier; test accuracy once with the best-on-dev model.")
+    cli_training.add_arguments(train, "train")
+    train.set_defaults(handler=cli_training.run_train)
+
     from data_prep import synthetic
     synth = sub.add_parser("synthetic", help="write a small synthetic aclImdb-like corpus (offline demos, tests)",
                            description=synthetic.__doc__.splitlines()[0])

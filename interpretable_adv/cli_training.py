@@ -1,0 +1,99 @@
+"""``iadv pretrain`` and ``iadv train``: presets plus Chainer-style flags."""
+
+import json
+import sys
+
+from interpretable_adv.presets import PRESETS
+
+# flag -> (config key, type, help); shared by both commands where the key exists.
+_COMMON = [
+    ("--data", "data", str, "prepared dataset directory (from `iadv prepare`)"),
+    ("--seed", "seed", int, "random seed (initialisation, dropout, batch order)"),
+    ("--embed-dim", "embed_dim", int, "embedding size D (paper: 256)"),
+    ("--hidden-dim", "hidden_dim", int, "LSTM hidden size (paper: 1024)"),
+    ("--dropout", "dropout", float, "dropout ratio (paper: 0.5)"),
+    ("--lr", "lr", float, "Adam alpha (paper: 1e-3)"),
+    ("--grad-clip", "grad_clip", float, "gradient norm clipping (paper: LM 5.0, classifier 4.0)"),
+    ("--log-interval", "log_interval", int, "iterations between progress-bar updates"),
+    ("--snapshot-interval", "snapshot_interval", int, "iterations between resumable snapshots"),
+    ("--eval-batchsize", "eval_batchsize", int, "batch size for evaluation"),
+]
+_PRETRAIN = [
+    ("--softmax", "softmax", str, "output layer: adaptive (default) or full"),
+    ("--bptt-len", "bptt_len", int, "truncated BPTT length (paper: 35; upstream 100)"),
+    ("--alpha-decay", "alpha_decay", float, "alpha factor when dev perplexity does not improve (paper: 0.9999)"),
+    ("--max-train-tokens", "max_train_tokens", int, "train on a seeded subset of whole reviews (small preset)"),
+    ("--max-iterations", "max_iterations", int, "stop after this many updates instead of --epoch"),
+    ("--eval-tokens", "eval_tokens", int, "dev tokens used for perplexity (default: all)"),
+    ("--eval-interval", "eval_interval", int, "iterations between dev evaluations (default: each epoch)"),
+]
+_TRAIN = [
+    ("--method", "method", str, "baseline (Table 3 Baseline / Pretrained)"),
+    ("--pretrained", "pretrained", str, "LM checkpoint (lm.npz from `iadv pretrain`) for embed + LSTM"),
+    ("--fc-dim", "fc_dim", int, "hidden feed-forward layer size (paper: 30)"),
+    ("--lr-decay", "lr_decay", float, "alpha factor after every update (paper/upstream: 0.9998)"),
+    ("--max-length", "max_length", int, "keep the last N ids of longer reviews (default: whole reviews)"),
+    ("--max-train-examples", "max_train_examples", int, "train on a seeded subset of the training reviews"),
+    ("--bucket-batches", "bucket_batches", int, "batches per length-sorting window (1 = plain random batches)"),
+]
+
+_TEST_OVERRIDES = {
+    "pretrain": {"max_iterations": 20, "eval_tokens": 20000, "eval_interval": 10, "log_interval": 5,
+                 "snapshot_interval": 10, "max_train_tokens": 200000},
+    "train": {"max_train_examples": 200, "epoch": 1, "log_interval": 5, "snapshot_interval": 10},
+}
+
+
+def add_arguments(parser, section):
+    parser.add_argument("--preset", default="small",
+                        help="preset: %s, or a JSON file (default: small)" % ", ".join(PRESETS))
+    parser.add_argument("--out", "-o", dest="out", default=None, help="output directory")
+    parser.add_argument("--device", "-d", dest="device", default=None,
+                        help="-1 or @numpy = CPU (default), 0 or @cupy:0 = GPU 0")
+    parser.add_argument("--epoch", "-e", dest="epoch", type=int, default=None, help="training epochs")
+    parser.add_argument("--batchsize", "-b", dest="batchsize", type=int, default=None,
+                        help="batch size (LM: parallel streams)")
+    parser.add_argument("--resume", default=None,
+                        help="load this trainer snapshot (rerunning into the same --out resumes automatically)")
+    parser.add_argument("--test", action="store_true", help="quick check: a few iterations on a small subset")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help="no progress bar")
+    extra = _PRETRAIN if section == "pretrain" else _TRAIN
+    for flag, key, kind, text in _COMMON + extra:
+        parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+
+
+def resolve_config(args, section):
+    from interpretable_adv.presets import resolve
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "preset", "test")}
+    if args.test:
+        overrides = dict(_TEST_OVERRIDES[section], **{k: v for k, v in overrides.items() if v is not None})
+    config = resolve(args.preset, section, overrides)
+    config.setdefault("progress", True)
+    return config
+
+
+def run_pretrain(args):
+    from interpretable_adv.training.lm import train_language_model
+
+    return _run("pretrain", args, train_language_model)
+
+
+def run_train(args):
+    from interpretable_adv.training.classifier import train_classifier
+
+    return _run("train", args, train_classifier)
+
+
+def _run(section, args, function):
+    from interpretable_adv.training.classifier import PretrainedMismatch
+
+    try:
+        config = resolve_config(args, section)
+        results = function(config)
+    except (PretrainedMismatch, FileNotFoundError, ValueError) as exc:
+        print("iadv %s: error: %s" % (section, exc), file=sys.stderr)
+        return 2
+    print(json.dumps(results, indent=2))
+    return 0

@@ -1,0 +1,148 @@
+"""The two networks of the paper (Appendix B): an LSTM language model and an LSTM classifier.
+
+Both share the same front end, ``embed`` = ``EmbedID(V, D)`` and ``rnn`` =
+one-layer uni-directional ``NStepLSTM(D -> H)``, so that the classifier can be
+initialised from the language model ("Pretrained" in Table 3). The attribute
+names follow the upstream iAdvT code (``embed``, ``rnn``).
+
+NStepLSTM gate layout (Chainer): ``w0..w3`` act on the input and ``w4..w7`` on
+the hidden state for the input gate, forget gate, cell candidate and output
+gate in that order, with biases ``b0..b7``; the forget gate's total bias is
+``b1 + b5``.
+"""
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy as np
+
+from interpretable_adv.adaptive_softmax import AdaptiveSoftmax, FullSoftmax
+
+FORGET_GATE_INPUT_BIAS = "b1"
+FORGET_GATE_HIDDEN_BIAS = "b5"
+
+
+def set_forget_gate_bias(lstm, value):
+    """Make the forget gate's total bias ``value`` in every layer of an NStepLSTM."""
+    for layer in lstm:
+        getattr(layer, FORGET_GATE_INPUT_BIAS).array[...] = value
+        getattr(layer, FORGET_GATE_HIDDEN_BIAS).array[...] = 0
+
+
+def split_by_lengths(flat, lengths):
+    """Split a (sum(lengths), D) Variable into a list of (L_b, D) Variables."""
+    boundaries = np.cumsum(lengths)[:-1].tolist()
+    return F.split_axis(flat, boundaries, axis=0) if boundaries else [flat]
+
+
+class LanguageModel(chainer.Chain):
+    """``EmbedID(V, D)`` -> dropout -> ``NStepLSTM(H)`` -> dropout -> adaptive (or full) softmax.
+
+    Appendix B: weights U(-0.1, 0.1), forget-gate bias 1.0. DESIGN section 4:
+    adaptive softmax with cutoffs 2000 / 10000 and tail projections shrinking
+    4x per cluster over the frequency-sorted vocabulary; ``softmax='full'``
+    for the plain alternative.
+    """
+
+    def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, dropout=0.5, output_dropout=None,
+                 softmax="adaptive", cutoffs=(2000, 10000), div_value=4.0, init_scale=0.1,
+                 forget_bias=1.0):
+        super().__init__()
+        self.n_vocab = n_vocab
+        self.embed_dim = embed_dim
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self.output_dropout = dropout if output_dropout is None else output_dropout
+        uniform = chainer.initializers.Uniform(init_scale)
+        with self.init_scope():
+            self.embed = L.EmbedID(n_vocab, embed_dim, initialW=uniform)
+            self.rnn = L.NStepLSTM(1, embed_dim, hidden_dim, 0.0, initialW=uniform,
+                                   initial_bias=uniform)
+            if softmax == "adaptive":
+                self.output = AdaptiveSoftmax(hidden_dim, n_vocab, cutoffs=cutoffs, div_value=div_value,
+                                              initialW=uniform)
+            elif softmax == "full":
+                self.output = FullSoftmax(hidden_dim, n_vocab, initialW=uniform)
+            else:
+                raise ValueError("softmax must be 'adaptive' or 'full', got %r" % softmax)
+        set_forget_gate_bias(self.rnn, forget_bias)
+
+    def hidden_states(self, x, state=None):
+        """Run the LSTM over a (B, T) block of ids; returns (h (B*T, H) in row-major order, state).
+
+        ``state`` is ``(hx, cx)`` from the previous block or None (zeros).
+        """
+        batch, steps = x.shape
+        hx, cx = state if state is not None else (None, None)
+        e = F.dropout(self.embed(x), self.dropout)
+        hy, cy, ys = self.rnn(hx, cx, list(F.separate(e, axis=0)))
+        h = F.dropout(F.concat(ys, axis=0), self.output_dropout)
+        return h, (hy, cy)
+
+    def forward(self, x, t, state=None):
+        """Mean NLL per token of targets ``t`` (B, T) after ids ``x`` (B, T); returns (loss, state)."""
+        h, state = self.hidden_states(x, state)
+        return self.output(h, t.reshape(-1)), state
+
+    def token_nll(self, x, t, state=None):
+        """Per-token NLL (B*T,) and the new state (for perplexity evaluation)."""
+        h, state = self.hidden_states(x, state)
+        return self.output.nll(h, t.reshape(-1)), state
+
+
+class Classifier(chainer.Chain):
+    """Appendix B classifier: ``EmbedID(V, D)`` (N(0,1)) -> dropout -> ``NStepLSTM(H)`` ->
+    state at the final ``<eos>`` -> ``Linear(30)`` -> ReLU -> dropout -> ``Linear(2)``.
+
+    Linear layers use LeCun-normal initialisation (Appendix B, eq. 10). Reviews
+    are variable-length id arrays, each ending with ``<eos>``; no padding
+    enters the LSTM (NStepLSTM runs each sequence for its own length), and the
+    last hidden state of each sequence is the one at its ``<eos>``.
+
+    The forward pass is split so that adversarial training can perturb the
+    embeddings: :meth:`embed_reviews` gives the flat (sum L_b, D) embedding
+    Variable, :meth:`logits_from_embeddings` continues from (perturbed) embeddings.
+    """
+
+    def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, fc_dim=30, n_classes=2, dropout=0.5):
+        super().__init__()
+        self.n_vocab = n_vocab
+        self.embed_dim = embed_dim
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        lecun = chainer.initializers.LeCunNormal()
+        with self.init_scope():
+            self.embed = L.EmbedID(n_vocab, embed_dim, initialW=chainer.initializers.Normal(1.0))
+            self.rnn = L.NStepLSTM(1, embed_dim, hidden_dim, 0.0, initialW=lecun)
+            self.fc = L.Linear(hidden_dim, fc_dim, initialW=lecun)
+            self.out = L.Linear(fc_dim, n_classes, initialW=lecun)
+
+    def embed_reviews(self, xs):
+        """Embeddings of a list of id arrays, concatenated: (sum of lengths, D)."""
+        return self.embed(self.xp.concatenate(xs))
+
+    def logits_from_embeddings(self, flat, lengths):
+        """Logits (B, 2) from flat embeddings (sum L_b, D) of reviews with ``lengths``."""
+        flat = F.dropout(flat, self.dropout)
+        hy, _, _ = self.rnn(None, None, split_by_lengths(flat, lengths))
+        h = F.relu(self.fc(hy[-1]))
+        return self.out(F.dropout(h, self.dropout))
+
+    def forward(self, xs):
+        """Logits (B, 2) for a list of id arrays."""
+        return self.logits_from_embeddings(self.embed_reviews(xs), [len(x) for x in xs])
+
+
+class ClassifierLoss(chainer.Chain):
+    """Softmax cross-entropy and accuracy of a :class:`Classifier`; reports ``loss`` and ``accuracy``."""
+
+    def __init__(self, predictor):
+        super().__init__()
+        with self.init_scope():
+            self.predictor = predictor
+
+    def forward(self, xs, t):
+        logits = self.predictor(xs)
+        loss = F.softmax_cross_entropy(logits, t)
+        chainer.report({"loss": loss, "accuracy": F.accuracy(logits, t)}, self)
+        return loss

@@ -1,0 +1,1 @@
+"""Training: the language model (TBPTT) and the classifiers, on Chainer's Trainer."""

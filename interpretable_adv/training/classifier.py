@@ -1,0 +1,179 @@
+"""Classifier training (Appendix B): Baseline and Pretrained rows of Table 3.
+
+Adam(1e-3) with alpha x0.9998 after every update, gradient clipping 4.0,
+batch 32. Dev accuracy after every epoch, the best-on-dev model kept in
+``best_model.npz``, and test accuracy computed **once**, at the end, with that
+model; everything lands in ``results.json``.
+"""
+
+import json
+import os
+import time
+
+import chainer
+import numpy as np
+from chainer import training
+from chainer.training import extensions, triggers
+
+from interpretable_adv.data import PreparedData
+from interpretable_adv.iterators import BucketIterator, ReviewDataset, review_converter
+from interpretable_adv.nets import Classifier, ClassifierLoss
+from interpretable_adv.training.common import (add_standard_extensions, get_device, read_meta, resume_from,
+                                               serialize_run_state, set_seed, write_args_json)
+
+
+class PretrainedMismatch(ValueError):
+    """The language-model checkpoint does not fit the classifier or the dataset."""
+
+
+def load_pretrained(classifier, lm_path, vocab_hash):
+    """Initialise ``classifier.embed`` and ``classifier.rnn`` from an LM checkpoint (``lm.npz``).
+
+    Refuses (PretrainedMismatch) when the LM was trained on another
+    vocabulary (hash differs) or its shapes differ. The head stays fresh.
+    """
+    if not os.path.isfile(lm_path):
+        raise PretrainedMismatch("--pretrained %s: no such file" % lm_path)
+    meta = read_meta(lm_path)
+    lm_hash = meta.get("vocab_hash")
+    if lm_hash != vocab_hash:
+        raise PretrainedMismatch("--pretrained %s: vocabulary hash %s does not match the dataset's %s; "
+                                 "the LM was trained on a different vocabulary" % (lm_path, lm_hash, vocab_hash))
+    with np.load(lm_path) as z:
+        for name, param in classifier.namedparams():
+            key = name.lstrip("/")
+            if not (key.startswith("embed/") or key.startswith("rnn/")):
+                continue
+            if key not in z.files:
+                raise PretrainedMismatch("--pretrained %s: no parameter %s" % (lm_path, key))
+            if z[key].shape != param.shape:
+                raise PretrainedMismatch("--pretrained %s: %s has shape %s, the classifier needs %s (use the "
+                                         "LM's --embed-dim/--hidden-dim)" % (lm_path, key, z[key].shape, param.shape))
+            param.array[...] = chainer.backend.get_array_module(param.array).asarray(z[key])
+
+
+class ClassifierUpdater(training.updaters.StandardUpdater):
+    """One classifier update per batch; subclasses override :meth:`loss`.
+
+    Reports ``main/tokens_per_sec`` (update step only) and snapshots NumPy's
+    global random state (CPU dropout) for bit-identical resumes.
+    """
+
+    def __init__(self, iterator, optimizer, device):
+        super().__init__(iterator, optimizer, converter=review_converter, device=device)
+
+    def loss(self, model, xs, t):
+        """Loss of a batch; ``model`` is the :class:`ClassifierLoss` wrapper."""
+        return model(xs, t)
+
+    def update_core(self):
+        iterator = self.get_iterator("main")
+        optimizer = self.get_optimizer("main")
+        batch = iterator.next()
+        start = time.time()
+        xs, t = self.converter(batch, self.device)
+        loss = self.loss(optimizer.target, xs, t)
+        optimizer.target.cleargrads()
+        loss.backward()
+        optimizer.update()
+        chainer.report({"tokens_per_sec": sum(len(x) for x in xs) / max(time.time() - start, 1e-9)},
+                       optimizer.target)
+
+    def serialize(self, serializer):
+        super().serialize(serializer)
+        serialize_run_state(serializer, self.get_optimizer("main"))
+
+
+def build_classifier(config, n_vocab):
+    return Classifier(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
+                      fc_dim=config["fc_dim"], dropout=config["dropout"])
+
+
+def evaluate(model_loss, dataset, batch_size, device):
+    """Accuracy and loss of ``model_loss`` on ``dataset`` (dropout off)."""
+    iterator = BucketIterator(dataset, batch_size, repeat=False, shuffle=False)
+    evaluator = extensions.Evaluator(iterator, model_loss, converter=review_converter, device=device)
+    reporter = chainer.Reporter()
+    reporter.add_observer("main", model_loss)
+    with reporter:
+        result = evaluator.evaluate()
+    return {"accuracy": float(result["main/accuracy"]), "loss": float(result["main/loss"])}
+
+
+def make_updater(config, iterator, optimizer, device):
+    """The updater for ``config['method']`` (baseline here; adversarial methods extend this)."""
+    if config["method"] != "baseline":
+        raise ValueError("method %r is not available" % config["method"])
+    return ClassifierUpdater(iterator, optimizer, device)
+
+
+def train_classifier(config, extra_extensions=()):
+    """Train one classifier; returns the content of ``results.json``.
+
+    ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
+    """
+    out = config["out"]
+    device = get_device(config["device"])
+    set_seed(config["seed"], device)
+    data = PreparedData(config["data"])
+    write_args_json(out, config, "train")
+
+    limit = config.get("max_train_examples")
+    indices = None
+    if limit and limit < len(data.split("train")):
+        indices = np.sort(np.random.RandomState(config["seed"]).permutation(len(data.split("train")))[:limit])
+    train = ReviewDataset(data.split("train"), config.get("max_length"), indices)
+    dev = ReviewDataset(data.split("dev"), config.get("max_length"))
+
+    model = build_classifier(config, len(data.vocab))
+    if config.get("pretrained"):
+        load_pretrained(model, config["pretrained"], data.vocab.hash)
+    model.to_device(device)
+    model_loss = ClassifierLoss(model)
+    optimizer = chainer.optimizers.Adam(alpha=config["lr"])
+    optimizer.setup(model_loss)
+    optimizer.add_hook(chainer.optimizer_hooks.GradientClipping(config["grad_clip"]))
+
+    iterator = BucketIterator(train, config["batchsize"], bucket_batches=config["bucket_batches"],
+                              seed=config["seed"])
+    updater = make_updater(config, iterator, optimizer, device)
+    trainer = training.Trainer(updater, (config["epoch"], "epoch"), out=out)
+    trainer.extend(extensions.ExponentialShift("alpha", config["lr_decay"]), trigger=(1, "iteration"))
+    dev_iterator = BucketIterator(dev, config["eval_batchsize"], repeat=False, shuffle=False)
+    trainer.extend(extensions.Evaluator(dev_iterator, model_loss, converter=review_converter, device=device),
+                   trigger=(1, "epoch"))
+    trainer.extend(extensions.snapshot_object(model, "best_model.npz"),
+                   trigger=triggers.MaxValueTrigger("validation/main/accuracy", (1, "epoch")))
+    add_standard_extensions(trainer, config, ["epoch", "iteration", "main/loss", "main/accuracy",
+                                              "validation/main/accuracy", "main/tokens_per_sec", "alpha",
+                                              "elapsed_time"], (1, "epoch"))
+    for extension, trigger in extra_extensions:
+        trainer.extend(extension, trigger=trigger)
+    resume_from(trainer, config.get("resume"))
+    start = time.time()
+    trainer.run()
+    wall = time.time() - start
+
+    log = [e for e in trainer.get_extension("LogReport").log if "validation/main/accuracy" in e]
+    best = max(log, key=lambda e: e["validation/main/accuracy"]) if log else None
+    chainer.serializers.load_npz(os.path.join(out, "best_model.npz"), model)
+    test = evaluate(model_loss, ReviewDataset(data.split("test"), config.get("max_length")),
+                    config["eval_batchsize"], device)
+    speeds = [e["main/tokens_per_sec"] for e in trainer.get_extension("LogReport").log if "main/tokens_per_sec" in e]
+    results = {
+        "method": config["method"],
+        "pretrained": config.get("pretrained"),
+        "dev_accuracy_best": best["validation/main/accuracy"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "dev_curve": [{"epoch": e["epoch"], "accuracy": e["validation/main/accuracy"]} for e in log],
+        "train_examples": len(train),
+        "train_tokens_per_epoch": train.n_tokens,
+        "tokens_per_sec_mean": float(np.mean(speeds)) if speeds else None,
+        "wall_time_s": round(wall, 1),
+        "vocab_hash": data.vocab.hash,
+    }
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    return results
