@@ -35,6 +35,8 @@ def build_parser():
 
 
 def main(argv=None):
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # log lines reach redirected files promptly
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

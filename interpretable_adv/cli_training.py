@@ -28,7 +28,20 @@ _PRETRAIN = [
     ("--eval-interval", "eval_interval", int, "iterations between dev evaluations (default: each epoch)"),
 ]
 _TRAIN = [
-    ("--method", "method", str, "baseline (Table 3 Baseline / Pretrained)"),
+    ("--method", "method", str, "baseline, advt, iadvt or spgd (Table 3 rows)"),
+    ("--eps", "eps", float, "epsilon, perturbation norm (paper: AdvT 5, iAdvT 15, SPGD 25; default by method)"),
+    ("--n-neighbors", "n_neighbors", int, "K, nearest neighbours per word for iAdvT/SPGD (paper: 15)"),
+    ("--sigma", "sigma", float, "sigma, SPGD sparsity: keep floor((1-sigma) L) words (paper: 0.75)"),
+    ("--spgd-steps", "spgd_steps", int, "M, SPGD gradient steps of size eps/M (paper: 1)"),
+    ("--adv-weight", "adv_weight", float, "lambda, weight of the adversarial loss (paper: 1)"),
+    ("--neighbor-interval", "neighbor_interval", int, "refresh neighbours every N units (paper: 50 iterations)"),
+    ("--neighbor-interval-unit", "neighbor_interval_unit", str, "iteration (paper) or epoch (upstream)"),
+    ("--neighbor-mode", "neighbor_mode", str, "lazy (rows computed when first needed) or full table"),
+    ("--perturbation-norm", "perturbation_norm", str,
+     "exact: ||d_b|| = eps; upstream: g / sqrt(1e-6 + ||g||^2) (paper preset)"),
+    ("--iadvt-weights", "iadvt_weights", str, "token (upstream) or review (paper eq. 6) normalisation"),
+    ("--spgd-rank", "spgd_rank", str, "raw (Algorithm 1) or projected norms for SPGD sparsification"),
+    ("--dropout-masks", "dropout_masks", str, "fresh (upstream) or shared masks for the adversarial pass"),
     ("--pretrained", "pretrained", str, "LM checkpoint (lm.npz from `iadv pretrain`) for embed + LSTM"),
     ("--fc-dim", "fc_dim", int, "hidden feed-forward layer size (paper: 30)"),
     ("--lr-decay", "lr_decay", float, "alpha factor after every update (paper/upstream: 0.9998)"),
@@ -61,6 +74,9 @@ def add_arguments(parser, section):
     extra = _PRETRAIN if section == "pretrain" else _TRAIN
     for flag, key, kind, text in _COMMON + extra:
         parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+    if section == "train":
+        parser.add_argument("--towards-only", dest="towards_only", action="store_true", default=None,
+                            help="SPGD: clamp a negative projection coefficient to 0 (never move away)")
 
 
 def resolve_config(args, section):

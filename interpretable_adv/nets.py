@@ -90,6 +90,39 @@ class LanguageModel(chainer.Chain):
         return self.output.nll(h, t.reshape(-1)), state
 
 
+class DropoutMasks:
+    """Dropout with an optional record/replay of masks.
+
+    ``fresh`` (default, upstream): every forward pass draws new masks.
+    ``record`` stores the masks drawn in a pass; ``replay`` reuses them, so
+    that an adversarial pass sees the same masks as the clean pass.
+    """
+
+    def __init__(self):
+        self.mode = "fresh"
+        self._masks = {}
+
+    def record(self):
+        self.mode, self._masks = "record", {}
+
+    def replay(self):
+        self.mode = "replay"
+
+    def fresh(self):
+        self.mode, self._masks = "fresh", {}
+
+    def apply(self, x, ratio, slot):
+        if not chainer.config.train or ratio == 0:
+            return x
+        if self.mode == "fresh":
+            return F.dropout(x, ratio)
+        if self.mode == "record":
+            xp = chainer.backend.get_array_module(x)
+            keep = xp.random.rand(*x.shape) >= ratio
+            self._masks[slot] = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - ratio))
+        return x * self._masks[slot]
+
+
 class Classifier(chainer.Chain):
     """Appendix B classifier: ``EmbedID(V, D)`` (N(0,1)) -> dropout -> ``NStepLSTM(H)`` ->
     state at the final ``<eos>`` -> ``Linear(30)`` -> ReLU -> dropout -> ``Linear(2)``.
@@ -110,6 +143,7 @@ class Classifier(chainer.Chain):
         self.embed_dim = embed_dim
         self.hidden_dim = hidden_dim
         self.dropout = dropout
+        self.dropout_masks = DropoutMasks()
         lecun = chainer.initializers.LeCunNormal()
         with self.init_scope():
             self.embed = L.EmbedID(n_vocab, embed_dim, initialW=chainer.initializers.Normal(1.0))
@@ -123,10 +157,10 @@ class Classifier(chainer.Chain):
 
     def logits_from_embeddings(self, flat, lengths):
         """Logits (B, 2) from flat embeddings (sum L_b, D) of reviews with ``lengths``."""
-        flat = F.dropout(flat, self.dropout)
+        flat = self.dropout_masks.apply(flat, self.dropout, "embed")
         hy, _, _ = self.rnn(None, None, split_by_lengths(flat, lengths))
         h = F.relu(self.fc(hy[-1]))
-        return self.out(F.dropout(h, self.dropout))
+        return self.out(self.dropout_masks.apply(h, self.dropout, "fc"))
 
     def forward(self, xs):
         """Logits (B, 2) for a list of id arrays."""

@@ -17,6 +17,7 @@ from chainer.training import extensions, triggers
 
 from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import BucketIterator, ReviewDataset, review_converter
+from interpretable_adv.neighbors import NeighborRefresh, NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
 from interpretable_adv.training.common import (add_standard_extensions, get_device, read_meta, resume_from,
                                                serialize_run_state, set_seed, write_args_json)
@@ -62,9 +63,11 @@ class ClassifierUpdater(training.updaters.StandardUpdater):
     def __init__(self, iterator, optimizer, device):
         super().__init__(iterator, optimizer, converter=review_converter, device=device)
 
-    def loss(self, model, xs, t):
-        """Loss of a batch; ``model`` is the :class:`ClassifierLoss` wrapper."""
-        return model(xs, t)
+    def compute_gradients(self, model_loss, xs, t):
+        """Fill the parameter gradients for one batch (``model_loss``: the :class:`ClassifierLoss`)."""
+        loss = model_loss(xs, t)
+        model_loss.cleargrads()
+        loss.backward()
 
     def update_core(self):
         iterator = self.get_iterator("main")
@@ -72,9 +75,7 @@ class ClassifierUpdater(training.updaters.StandardUpdater):
         batch = iterator.next()
         start = time.time()
         xs, t = self.converter(batch, self.device)
-        loss = self.loss(optimizer.target, xs, t)
-        optimizer.target.cleargrads()
-        loss.backward()
+        self.compute_gradients(optimizer.target, xs, t)
         optimizer.update()
         chainer.report({"tokens_per_sec": sum(len(x) for x in xs) / max(time.time() - start, 1e-9)},
                        optimizer.target)
@@ -100,11 +101,27 @@ def evaluate(model_loss, dataset, batch_size, device):
     return {"accuracy": float(result["main/accuracy"]), "loss": float(result["main/loss"])}
 
 
-def make_updater(config, iterator, optimizer, device):
-    """The updater for ``config['method']`` (baseline here; adversarial methods extend this)."""
-    if config["method"] != "baseline":
-        raise ValueError("method %r is not available" % config["method"])
-    return ClassifierUpdater(iterator, optimizer, device)
+METHODS = ("baseline", "advt", "iadvt", "spgd")
+
+
+def make_updater(config, iterator, optimizer, device, neighbors):
+    """The updater for ``config['method']``: plain training or adversarial training."""
+    method = config["method"]
+    if method not in METHODS:
+        raise ValueError("--method must be one of %s, got %r" % (", ".join(METHODS), method))
+    if method == "baseline":
+        return ClassifierUpdater(iterator, optimizer, device)
+    from interpretable_adv.training.adversarial import AdversarialUpdater
+    return AdversarialUpdater(iterator, optimizer, device, method, eps=config["eps"],
+                              adv_weight=config["adv_weight"], neighbors=neighbors, sigma=config["sigma"],
+                              spgd_steps=config["spgd_steps"], norm=config["perturbation_norm"],
+                              iadvt_weights=config["iadvt_weights"], towards_only=config["towards_only"],
+                              spgd_rank=config["spgd_rank"], dropout_masks=config["dropout_masks"])
+
+
+def _mean_of(trainer, key):
+    values = [e[key] for e in trainer.get_extension("LogReport").log if key in e]
+    return float(np.mean(values)) if values else None
 
 
 def train_classifier(config, extra_extensions=()):
@@ -136,17 +153,24 @@ def train_classifier(config, extra_extensions=()):
 
     iterator = BucketIterator(train, config["batchsize"], bucket_batches=config["bucket_batches"],
                               seed=config["seed"])
-    updater = make_updater(config, iterator, optimizer, device)
+    neighbors = None
+    if config["method"] in ("iadvt", "spgd"):
+        neighbors = NeighborTable(config["n_neighbors"], config["neighbor_mode"])
+    updater = make_updater(config, iterator, optimizer, device, neighbors)
     trainer = training.Trainer(updater, (config["epoch"], "epoch"), out=out)
+    if neighbors is not None:
+        trainer.extend(NeighborRefresh(neighbors, model.embed, device),
+                       trigger=(config["neighbor_interval"], config["neighbor_interval_unit"]))
     trainer.extend(extensions.ExponentialShift("alpha", config["lr_decay"]), trigger=(1, "iteration"))
     dev_iterator = BucketIterator(dev, config["eval_batchsize"], repeat=False, shuffle=False)
     trainer.extend(extensions.Evaluator(dev_iterator, model_loss, converter=review_converter, device=device),
                    trigger=(1, "epoch"))
     trainer.extend(extensions.snapshot_object(model, "best_model.npz"),
                    trigger=triggers.MaxValueTrigger("validation/main/accuracy", (1, "epoch")))
-    add_standard_extensions(trainer, config, ["epoch", "iteration", "main/loss", "main/accuracy",
-                                              "validation/main/accuracy", "main/tokens_per_sec", "alpha",
-                                              "elapsed_time"], (1, "epoch"))
+    keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy"]
+    if config["method"] != "baseline":
+        keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share"]
+    add_standard_extensions(trainer, config, keys + ["main/tokens_per_sec", "alpha", "elapsed_time"], (1, "epoch"))
     for extension, trigger in extra_extensions:
         trainer.extend(extension, trigger=trigger)
     resume_from(trainer, config.get("resume"))
@@ -160,8 +184,15 @@ def train_classifier(config, extra_extensions=()):
     test = evaluate(model_loss, ReviewDataset(data.split("test"), config.get("max_length")),
                     config["eval_batchsize"], device)
     speeds = [e["main/tokens_per_sec"] for e in trainer.get_extension("LogReport").log if "main/tokens_per_sec" in e]
+    adversarial = {}
+    if config["method"] != "baseline":
+        adversarial = {"eps": updater.eps, "mean_perturbation_norm": _mean_of(trainer, "main/perturbation_norm"),
+                       "mean_perturbed_share": _mean_of(trainer, "main/perturbed_share")}
+        if neighbors is not None:
+            adversarial.update(neighbor_refreshes=neighbors.refreshes, neighbor_rows_computed=neighbors.rows_computed)
     results = {
         "method": config["method"],
+        "adversarial": adversarial,
         "pretrained": config.get("pretrained"),
         "dev_accuracy_best": best["validation/main/accuracy"] if best else None,
         "best_epoch": best["epoch"] if best else None,
