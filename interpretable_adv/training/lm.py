@@ -101,6 +101,20 @@ class PerplexityEvaluator(training.Extension):
         chainer.report({"validation/main/perplexity": ppl, "validation/main/loss": mean})
 
 
+class EveryNAndAtEnd:
+    """Trigger at every ``n``-th iteration and at the last one (so the final model is evaluated)."""
+
+    def __init__(self, n, total):
+        self.n, self.total = n, total
+
+    def __call__(self, trainer):
+        iteration = trainer.updater.iteration
+        return iteration % self.n == 0 or iteration == self.total
+
+    def serialize(self, serializer):
+        pass  # stateless: a function of the iteration count
+
+
 class AlphaDecayOnPlateau(training.Extension):
     """Multiply Adam's alpha by ``rate`` when dev perplexity did not improve (Appendix B: 0.9999)."""
 
@@ -177,9 +191,9 @@ def train_language_model(config, extra_extensions=()):
 
     iterator = StreamIterator(train, config["batchsize"], config["bptt_len"])
     updater = TBPTTUpdater(iterator, optimizer, device)
-    stop = (config["max_iterations"], "iteration") if config.get("max_iterations") else (config["epoch"], "epoch")
-    trainer = training.Trainer(updater, stop, out=out)
-    eval_trigger = (config["eval_interval"], "iteration") if config.get("eval_interval") else (1, "epoch")
+    total = config.get("max_iterations") or config["epoch"] * iterator.batches_per_epoch
+    trainer = training.Trainer(updater, (total, "iteration"), out=out)
+    eval_trigger = EveryNAndAtEnd(config.get("eval_interval") or iterator.batches_per_epoch, total)
     trainer.extend(PerplexityEvaluator(model, dev, config["eval_batchsize"], config["eval_bptt_len"], device),
                    trigger=eval_trigger)
     trainer.extend(AlphaDecayOnPlateau(config["alpha_decay"]), trigger=eval_trigger)
