@@ -107,13 +107,53 @@ def normalized_rows(embeddings):
     return embeddings / xp.maximum(norms, _TINY)
 
 
+CHUNK = 64
+
+
+def top_k_rows(sims, k):
+    """Exact top-``k`` column ids of each row of ``sims`` (B, V), by decreasing value, ties to the smaller id.
+
+    Selection without sorting or arg-partitioning whole rows: the row is cut
+    into chunks of 64 columns and the ``k`` chunks with the largest maxima are
+    kept. Every one of the row's ``k`` largest values lies in a chunk whose
+    maximum is at least the k-th largest value, and there are at most ``k``
+    such chunks, so the answer is among those ``64 k`` candidates. A tie at the
+    k-th value (which could hide an equal value with a smaller id elsewhere) is
+    detected and that row is redone exactly.
+    """
+    xp = _xp(sims)
+    batch, width = sims.shape
+    padded_width = -(-width // CHUNK) * CHUNK
+    if padded_width != width:
+        sims = xp.concatenate([sims, xp.full((batch, padded_width - width), -xp.inf, sims.dtype)], axis=1)
+    chunks = sims.reshape(batch, padded_width // CHUNK, CHUNK)
+    chunk_max = chunks.max(axis=2)
+    n_chunks = chunks.shape[1]
+    take = min(k, n_chunks)
+    best_chunks = xp.argpartition(-chunk_max, take - 1, axis=1)[:, :take] if take < n_chunks \
+        else xp.broadcast_to(xp.arange(n_chunks), (batch, n_chunks))
+    best_chunks = xp.sort(best_chunks, axis=1)                      # ascending ids within the candidates
+    candidate_ids = (best_chunks[:, :, None] * CHUNK + xp.arange(CHUNK)).reshape(batch, -1)
+    candidate_values = xp.take_along_axis(chunks, best_chunks[:, :, None], axis=1).reshape(batch, -1)
+    order = xp.argsort(-candidate_values, axis=1, kind="stable")[:, :k]
+    top = xp.take_along_axis(candidate_ids, order, axis=1)
+    kth = xp.take_along_axis(candidate_values, order[:, -1:], axis=1)
+    # Every value >= kth lies in a chunk whose maximum is >= kth; if more such chunks exist
+    # than were taken, an equal value with a smaller id may be outside: redo that row exactly.
+    tied = xp.flatnonzero((chunk_max >= kth).sum(axis=1) > take)
+    for i in tied.tolist():
+        candidates = xp.flatnonzero(sims[i] >= kth[i, 0])
+        exact = xp.lexsort(xp.stack([candidates, -sims[i, candidates]]))[:k]
+        top[i] = candidates[exact]
+    return top
+
+
 def top_k_cosine(unit, rows, k, exclude_self=True, block_size=256):
     """Cosine top-``k`` over all of ``unit`` (V, D) for the words ``rows``: (len(rows), k) int32.
 
     Computed ``block_size`` query rows at a time (memory about
-    ``12 * block_size * V`` bytes), with a partial selection instead of a full
-    sort. Neighbours are ordered by decreasing similarity; equal similarities
-    go to the smaller id, also at the k-th place.
+    ``8 * block_size * V`` bytes) with :func:`top_k_rows`. Neighbours are
+    ordered by decreasing similarity; equal similarities go to the smaller id.
     """
     xp = _xp(unit)
     rows = xp.asarray(rows, dtype=xp.int64)
@@ -122,21 +162,16 @@ def top_k_cosine(unit, rows, k, exclude_self=True, block_size=256):
     if not 1 <= k <= limit:
         raise ValueError("k must be in [1, %d] for a vocabulary of %d words, got %d" % (limit, n_vocab, k))
     out = xp.empty((len(rows), k), dtype=xp.int32)
+    # Columns padded to a multiple of the chunk width once, instead of once per block.
+    padded = xp.zeros((-(-n_vocab // CHUNK) * CHUNK, unit.shape[1]), unit.dtype)
+    padded[:n_vocab] = unit
     for start in range(0, len(rows), block_size):
         block = rows[start:start + block_size]
-        sims = unit[block] @ unit.T
+        sims = unit[block] @ padded.T
+        sims[:, n_vocab:] = -xp.inf
         if exclude_self:
             sims[xp.arange(len(block)), block] = -xp.inf
-        part = xp.sort(xp.argpartition(-sims, k - 1, axis=1)[:, :k], axis=1)
-        values = xp.take_along_axis(sims, part, axis=1)
-        order = xp.argsort(-values, axis=1, kind="stable")      # ascending ids kept among equal values
-        out[start:start + len(block)] = xp.take_along_axis(part, order, axis=1)
-        # A tie at the k-th value may have let argpartition pick a larger id: redo those rows exactly.
-        kth = values.min(axis=1, keepdims=True)
-        for i in xp.flatnonzero((sims >= kth).sum(axis=1) > k).tolist():
-            candidates = xp.flatnonzero(sims[i] >= kth[i, 0])
-            order = xp.lexsort(xp.stack([candidates, -sims[i, candidates]]))[:k]
-            out[start + i] = candidates[order]
+        out[start:start + len(block)] = top_k_rows(sims, k)
     return out
 
 

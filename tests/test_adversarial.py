@@ -209,3 +209,14 @@ def test_project_to_ball():
     out = adv.project_to_ball(r, np.array([2, 2]), 2.0)
     np.testing.assert_allclose(np.linalg.norm(out[0]), 2.0, rtol=1e-6)
     np.testing.assert_allclose(out[1], r[1])
+
+
+@pytest.mark.parametrize("width, k", [(1, 1), (63, 5), (64, 64), (65, 3), (500, 15), (1000, 1)])
+def test_top_k_rows_matches_a_full_sort(width, k):
+    rng = np.random.default_rng(width)
+    sims = rng.standard_normal((9, width)).astype(np.float32)
+    sims[1, ::5] = 3.0                                        # many ties at the top, across chunks
+    sims[2] = 0.0                                             # all equal
+    sims[3, -1] = 10.0                                        # maximum in the padded last chunk
+    expected = np.array([sorted(range(width), key=lambda j: (-row[j], j))[:k] for row in sims])
+    np.testing.assert_array_equal(adv.top_k_rows(sims, k), expected)
