@@ -1,6 +1,7 @@
 """The ``iadv`` command: one subcommand per stage of the pipeline."""
 
 import argparse
+import os
 import sys
 
 
@@ -26,12 +27,53 @@ def build_parser():
     cli_training.add_arguments(train, "train")
     train.set_defaults(handler=cli_training.run_train)
 
+    evaluate = sub.add_parser("evaluate", help="Table 3 from the runs and Table 1 (LM perplexity of adversarial examples)",
+                              description="Collect Table 3 and compute Table 1 on a fixed sample of test reviews.")
+    evaluate.add_argument("--runs", default=os.path.join("runs", "small"),
+                          help="directory holding baseline/, pretrained/, advt/, iadvt/, spgd/ runs")
+    evaluate.add_argument("--lm", default=None, help="pretrained LM (default: RUNS/lm/lm.npz)")
+    evaluate.add_argument("--data", default=None, help="prepared dataset (default: the one the runs used)")
+    evaluate.add_argument("--out", "-o", default=None, help="output directory (default: RUNS/eval)")
+    evaluate.add_argument("--sample", type=int, default=200, help="number of test reviews for Table 1")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    evaluate.add_argument("--device", "-d", default="-1", help="-1 = CPU, 0 = GPU 0")
+    evaluate.add_argument("--no-progress", dest="progress", action="store_false")
+    evaluate.set_defaults(handler=_run_evaluate)
+
     from data_prep import synthetic
     synth = sub.add_parser("synthetic", help="write a small synthetic aclImdb-like corpus (offline demos, tests)",
                            description=synthetic.__doc__.splitlines()[0])
     synthetic.add_arguments(synth)
     synth.set_defaults(handler=synthetic.run)
     return parser
+
+
+def _run_evaluate(args):
+    import json
+
+    from interpretable_adv.report import run_evaluation
+
+    lm = args.lm or os.path.join(args.runs, "lm", "lm.npz")
+    data = args.data
+    if data is None:
+        for name in ("spgd", "advt", "iadvt", "pretrained", "baseline"):
+            path = os.path.join(args.runs, name, "args.json")
+            if os.path.isfile(path):
+                data = json.load(open(path))["config"]["data"]
+                break
+    out = args.out or os.path.join(args.runs, "eval")
+    try:
+        if data is None:
+            raise FileNotFoundError("%s: no run with args.json found; pass --data" % args.runs)
+        run_evaluation(args.runs, lm, data, out, args.sample, args.seed, args.device, args.progress)
+    except (FileNotFoundError, ValueError) as exc:
+        print("iadv evaluate: error: %s" % exc, file=sys.stderr)
+        return 2
+    for name in ("table3.md", "table1.md"):
+        with open(os.path.join(out, name)) as f:
+            print(f.read())
+    print("written to %s (results.json, table1.md, table3.md, examples.jsonl)" % out)
+    return 0
 
 
 def main(argv=None):

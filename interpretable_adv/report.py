@@ -1,0 +1,240 @@
+"""``iadv evaluate``: Table 3 from the runs, Table 1 (LM perplexity of adversarial examples).
+
+Table 1 (DESIGN section 6): on one fixed random sample of test reviews, every
+adversarially trained classifier (AdvT, iAdvT, SPGD) perturbs each review as
+in its training (its own eps, K, sigma, normalisation; gradient of the true
+label's cross-entropy, dropout off, M = 1). The perturbed reviews are turned
+back into words (``nearest``, ``direction``) or read as they are by the LM
+(``continuous``), and scored by the pretrained LM, state reset per review,
+``<eos>`` counted. Headline: ``direction``, the paper's interpretation (each
+perturbed word is replaced by the neighbour it moved towards).
+"""
+
+import json
+import os
+import sys
+
+import chainer
+import numpy as np
+
+from interpretable_adv import evaluation as ev
+from interpretable_adv.adversarial import top_k_cosine, normalized_rows
+from interpretable_adv.data import PreparedData
+from interpretable_adv.iterators import ReviewDataset
+
+ADVERSARIAL_METHODS = ("advt", "iadvt", "spgd")
+TABLE3_ROWS = (("baseline", "Baseline", 89.83), ("pretrained", "Pretrained", 92.69),
+               ("advt", "Pretrained w/AdvT-Text", 93.58), ("iadvt", "Pretrained w/iAdvT-Text", 93.58),
+               ("spgd", "Pretrained w/SPGD (1 iter, 75% sparsity)", 93.54))
+PAPER_TABLE1 = {"original": 117.93, "advt": 122.53, "iadvt": 123.86, "spgd": 119.02}
+VARIANTS = ("direction", "nearest", "continuous")
+HEADLINE = "direction"
+
+DEFINITIONS = {
+    "perplexity": "per-word LM perplexity exp(sum NLL / tokens) over the sample (<eos> counted, "
+                  "state reset per review, <eos> as the start symbol)",
+    "gap": "perplexity of the adversarial versions minus that of the original reviews",
+    "words_changed": "share of tokens whose discretised word differs from the original",
+    "flip_rate": "share of reviews whose predicted label differs from the prediction on the original",
+    "direction": "each perturbed token -> the neighbour whose direction has the highest cosine with d_t "
+                 "(headline; Sato et al.'s interpretation, the first word in Figures 2-4)",
+    "nearest": "each token -> the vocabulary word nearest (Euclidean) to x_t + d_t",
+    "continuous": "the LM reads E_lm[w] + d (the classifier's d added to the LM's embeddings); "
+                  "targets are the original words; flips use the classifier on x + d",
+}
+
+
+def load_run(run_dir, data, device):
+    """Classifier of a run directory (best-on-dev weights) and its configuration."""
+    from interpretable_adv.training.classifier import build_classifier
+
+    with open(os.path.join(run_dir, "args.json")) as f:
+        config = json.load(f)["config"]
+    model = build_classifier(config, len(data.vocab))
+    chainer.serializers.load_npz(os.path.join(run_dir, "best_model.npz"), model)
+    model.to_device(device)
+    return model, config
+
+
+def load_lm(path, n_vocab, device):
+    from interpretable_adv.training.common import read_meta
+    from interpretable_adv.training.lm import build_language_model
+
+    config = json.loads(read_meta(path)["config"])
+    lm = build_language_model(config, n_vocab)
+    chainer.serializers.load_npz(path, lm)
+    lm.to_device(device)
+    return lm, read_meta(path)["vocab_hash"]
+
+
+def sample_indices(n_reviews, sample, seed):
+    rng = np.random.RandomState(seed)
+    return np.sort(rng.permutation(n_reviews)[:sample])
+
+
+def evaluate_method(method, model, config, lm, reviews, device):
+    """Per-review records for one adversarially trained classifier."""
+    xp = model.xp
+    embeddings = model.embed.W.array
+    unit = normalized_rows(embeddings)
+    k = config["n_neighbors"]
+    records = []
+    for ids, label in reviews:
+        ids_dev = xp.asarray(ids, dtype=np.int32)
+        table = None
+        if method != "advt":
+            table = xp.zeros((len(embeddings), k), dtype=np.int32)
+            words = xp.unique(ids_dev)
+            table[words] = top_k_cosine(unit, words, k)
+        eps = config["eps"] if config.get("eps") is not None else {"advt": 5.0, "iadvt": 15.0, "spgd": 25.0}[method]
+        d = ev.adversarial_example(model, ids_dev, label, method, eps, table, config["sigma"],
+                                   config["perturbation_norm"], config["iadvt_weights"], config["towards_only"],
+                                   config["spgd_rank"])
+        x = embeddings[ids_dev]
+        nearest = ev.discretize_nearest(x + d, embeddings)
+        if table is None:
+            table = xp.zeros((len(embeddings), k), dtype=np.int32)
+            words = xp.unique(ids_dev)
+            table[words] = top_k_cosine(unit, words, k)
+        direction = ev.discretize_direction(d, ids_dev, table, embeddings)
+        norms = xp.sqrt((d * d).sum(axis=1))
+        record = {
+            "method": method,
+            "label": int(label),
+            "norms": chainer.backends.cuda.to_cpu(norms).round(4).tolist(),
+            "nearest": chainer.backends.cuda.to_cpu(nearest).tolist(),
+            "direction": chainer.backends.cuda.to_cpu(direction).tolist(),
+            "pred_original": ev.predict(model, ids_dev),
+            "pred_continuous": ev.predict(model, ids_dev, d),
+            "pred_nearest": ev.predict(model, nearest),
+            "pred_direction": ev.predict(model, direction),
+        }
+        record["nll"] = {
+            "direction": ev.review_nll(lm, direction),
+            "nearest": ev.review_nll(lm, nearest),
+            "continuous": ev.review_nll(lm, ids_dev, d if d.shape[1] == lm.embed.W.shape[1] else None),
+        }
+        records.append(record)
+    return records
+
+
+def summarize(original_nll, records_by_method, reviews):
+    """Table 1 figures per method and variant."""
+    original_ppl, original_mean = ev.perplexity(original_nll)
+    table = {"original": {"perplexity": original_ppl, "mean_review_perplexity": original_mean}}
+    for method, records in records_by_method.items():
+        table[method] = {}
+        for variant in VARIANTS:
+            ppl, mean = ev.perplexity([r["nll"][variant] for r in records])
+            changed = (None if variant == "continuous" else
+                       float(np.mean(np.concatenate([np.asarray(r[variant]) != np.asarray(ids)
+                                                     for r, (ids, _) in zip(records, reviews)]))))
+            flips = float(np.mean([r["pred_" + variant] != r["pred_original"] for r in records]))
+            table[method][variant] = {"perplexity": ppl, "mean_review_perplexity": mean,
+                                      "gap": ppl - original_ppl, "words_changed": changed, "flip_rate": flips}
+        table[method]["mean_perturbation_norm"] = float(np.mean([np.sqrt(np.sum(np.square(r["norms"])))
+                                                                 for r in records]))
+        table[method]["perturbed_share"] = float(np.mean(np.concatenate([np.asarray(r["norms"]) > 0
+                                                                         for r in records])))
+    return table
+
+
+def table1_markdown(table, sample, seed):
+    lines = ["# Table 1: adversarial quality (LM perplexity)", "",
+             "Sample: %d test reviews (seed %d). Headline variant: `%s`." % (sample, seed, HEADLINE), "",
+             "| attack | perplexity (%s) | gap | paper perplexity | paper gap | words changed | flip rate |"
+             % HEADLINE, "|---|---|---|---|---|---|---|"]
+    original = table["original"]["perplexity"]
+    lines.append("| None (original reviews) | %.2f | 0.00 | %.2f | 0.00 | 0 | 0 |" % (original, PAPER_TABLE1["original"]))
+    for method in ADVERSARIAL_METHODS:
+        if method not in table:
+            continue
+        row = table[method][HEADLINE]
+        lines.append("| %s | %.2f | %+.2f | %.2f | %+.2f | %.1f%% | %.1f%% |" % (
+            {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}[method], row["perplexity"], row["gap"],
+            PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"],
+            100 * row["words_changed"], 100 * row["flip_rate"]))
+    lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | mean per-review perplexity | "
+              "words changed | flip rate |", "|---|---|---|---|---|---|---|"]
+    for method in ADVERSARIAL_METHODS:
+        for variant in VARIANTS:
+            if method not in table:
+                continue
+            row = table[method][variant]
+            changed = "-" if row["words_changed"] is None else "%.1f%%" % (100 * row["words_changed"])
+            lines.append("| %s | %s | %.2f | %+.2f | %.2f | %s | %.1f%% |" % (
+                method, variant, row["perplexity"], row["gap"], row["mean_review_perplexity"], changed,
+                100 * row["flip_rate"]))
+    lines += ["", "Definitions:", ""] + ["- **%s**: %s" % item for item in DEFINITIONS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def table3(runs_dir):
+    rows = []
+    for name, title, paper in TABLE3_ROWS:
+        path = os.path.join(runs_dir, name, "results.json")
+        result = json.load(open(path)) if os.path.isfile(path) else None
+        rows.append({"run": name, "model": title, "paper": paper,
+                     "test_accuracy": None if result is None else 100 * result["test_accuracy"],
+                     "dev_accuracy": None if result is None or result["dev_accuracy_best"] is None
+                     else 100 * result["dev_accuracy_best"]})
+    return rows
+
+
+def table3_markdown(rows):
+    lines = ["# Table 3: test accuracy", "", "Test accuracy is computed once per run, after training, with the "
+             "best-on-dev model.", "", "| model | test accuracy | paper | dev accuracy (best) |", "|---|---|---|---|"]
+    for row in rows:
+        ours = "not run" if row["test_accuracy"] is None else "%.2f" % row["test_accuracy"]
+        dev = "-" if row["dev_accuracy"] is None else "%.2f" % row["dev_accuracy"]
+        lines.append("| %s | %s | %.2f | %s |" % (row["model"], ours, row["paper"], dev))
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluation(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_spec=-1, progress=True):
+    from tqdm import tqdm
+
+    from interpretable_adv.training.common import get_device
+
+    device = get_device(device_spec)
+    data = PreparedData(data_dir)
+    os.makedirs(out, exist_ok=True)
+    rows = table3(runs_dir)
+    with open(os.path.join(out, "table3.md"), "w") as f:
+        f.write(table3_markdown(rows))
+    methods = [m for m in ADVERSARIAL_METHODS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
+    lm, lm_hash = load_lm(lm_path, len(data.vocab), device)
+    if lm_hash != data.vocab.hash:
+        raise ValueError("%s: LM vocabulary hash differs from the dataset's" % lm_path)
+    test = data.split("test")
+    indices = sample_indices(len(test), sample, seed)
+    records_by_method, reviews = {}, None
+    for method in methods:
+        model, config = load_run(os.path.join(runs_dir, method), data, device)
+        dataset = ReviewDataset(test, config.get("max_length"), indices)
+        reviews = [dataset[i] for i in range(len(dataset))]
+        iterator = tqdm(reviews, desc="Table 1: " + method, disable=not progress, file=sys.stderr)
+        records_by_method[method] = evaluate_method(method, model, config, lm, iterator, device)
+    if reviews is None:
+        raise FileNotFoundError("%s: no adversarial run (advt/iadvt/spgd with best_model.npz) to evaluate" % runs_dir)
+    original_nll = [ev.review_nll(lm, device.send(ids)) for ids, _ in reviews]
+    table = summarize(original_nll, records_by_method, reviews)
+    with open(os.path.join(out, "table1.md"), "w") as f:
+        f.write(table1_markdown(table, len(reviews), seed))
+    with open(os.path.join(out, "examples.jsonl"), "w") as f:
+        for i, (index, (ids, label)) in enumerate(zip(indices, reviews)):
+            entry = {"test_index": int(index), "label": int(label), "tokens": data.vocab.decode(ids.tolist()),
+                     "ppl_original": float(np.exp(original_nll[i].mean()))}
+            for method, records in records_by_method.items():
+                r = records[i]
+                entry[method] = {"norms": r["norms"], "nearest": data.vocab.decode(r["nearest"]),
+                                 "direction": data.vocab.decode(r["direction"]),
+                                 "predictions": {k[5:]: r[k] for k in r if k.startswith("pred_")},
+                                 "ppl": {v: float(np.exp(chainer.backends.cuda.to_cpu(r["nll"][v]).mean()))
+                                         for v in VARIANTS}}
+            f.write(json.dumps(entry) + "\n")
+    results = {"table1": table, "table3": rows, "sample": len(reviews), "seed": seed, "headline": HEADLINE,
+               "definitions": DEFINITIONS, "lm": lm_path, "runs": runs_dir}
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    return results
