@@ -21,6 +21,7 @@ import numpy as np
 
 from interpretable_adv import adversarial as adv
 from interpretable_adv.data import EOS_ID
+from interpretable_adv.lstm import lstm_sequences
 
 
 # ----------------------------------------------------------------------------- discretisation
@@ -104,7 +105,7 @@ def review_nll(lm, ids, perturbation=None):
         if perturbation is not None:
             shifted = xp.concatenate([xp.zeros((1, e.shape[1]), e.dtype), perturbation[:-1]])
             e = e + shifted
-        _, _, ys = lm.rnn(None, None, [e])
+        _, _, ys = lstm_sequences(lm.rnn, None, None, [e])
         return lm.output.nll(ys[0], ids).array
 
 

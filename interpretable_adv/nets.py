@@ -17,6 +17,7 @@ import chainer.links as L
 import numpy as np
 
 from interpretable_adv.adaptive_softmax import AdaptiveSoftmax, FullSoftmax
+from interpretable_adv.lstm import lstm_sequences
 
 FORGET_GATE_INPUT_BIAS = "b1"
 FORGET_GATE_HIDDEN_BIAS = "b5"
@@ -75,7 +76,7 @@ class LanguageModel(chainer.Chain):
         batch, steps = x.shape
         hx, cx = state if state is not None else (None, None)
         e = F.dropout(self.embed(x), self.dropout)
-        hy, cy, ys = self.rnn(hx, cx, list(F.separate(e, axis=0)))
+        hy, cy, ys = lstm_sequences(self.rnn, hx, cx, list(F.separate(e, axis=0)))
         h = F.dropout(F.concat(ys, axis=0), self.output_dropout)
         return h, (hy, cy)
 
@@ -130,7 +131,9 @@ class Classifier(chainer.Chain):
     Linear layers use LeCun-normal initialisation (Appendix B, eq. 10). Reviews
     are variable-length id arrays, each ending with ``<eos>``; no padding
     enters the LSTM (NStepLSTM runs each sequence for its own length), and the
-    last hidden state of each sequence is the one at its ``<eos>``.
+    last hidden state of each sequence is the one at its ``<eos>``. The LSTM
+    runs through :func:`~interpretable_adv.lstm.lstm_sequences` (same
+    parameters and results as ``NStepLSTM``, without its per-step weight copies).
 
     The forward pass is split so that adversarial training can perturb the
     embeddings: :meth:`embed_reviews` gives the flat (sum L_b, D) embedding
@@ -158,7 +161,7 @@ class Classifier(chainer.Chain):
     def logits_from_embeddings(self, flat, lengths):
         """Logits (B, 2) from flat embeddings (sum L_b, D) of reviews with ``lengths``."""
         flat = self.dropout_masks.apply(flat, self.dropout, "embed")
-        hy, _, _ = self.rnn(None, None, split_by_lengths(flat, lengths))
+        hy, _, _ = lstm_sequences(self.rnn, None, None, split_by_lengths(flat, lengths))
         h = F.relu(self.fc(hy[-1]))
         return self.out(self.dropout_masks.apply(h, self.dropout, "fc"))
 

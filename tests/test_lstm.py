@@ -1,0 +1,44 @@
+"""Our LSTM loop against Chainer's NStepLSTM (the reference): outputs and gradients."""
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy as np
+import pytest
+
+from interpretable_adv.lstm import lstm_sequences
+
+
+@pytest.mark.parametrize("lengths, with_state", [((5, 3, 7, 1, 7), False), ((4, 4, 4), True), ((1,), True)])
+def test_matches_nstep_lstm_outputs_and_gradients(lengths, with_state):
+    rng = np.random.default_rng(0)
+    with chainer.using_config("dtype", np.float64):
+        rnn = L.NStepLSTM(1, 3, 4, 0.0)
+    for name, param in rnn.namedparams():       # non-trivial biases
+        param.array[...] = rng.standard_normal(param.shape)
+    xs = [rng.standard_normal((n, 3)) for n in lengths]
+    state = [rng.standard_normal((1, len(lengths), 4)) for _ in range(2)] if with_state else [None, None]
+
+    def run(function):
+        rnn.cleargrads()
+        inputs = [chainer.Variable(x.copy()) for x in xs]
+        hx, cx = [None if s is None else chainer.Variable(s.copy()) for s in state]
+        hy, cy, ys = function(hx, cx, inputs)
+        loss = F.sum(hy * hy) + F.sum(cy) + sum(F.sum(y * (i + 1)) for i, y in enumerate(ys))
+        loss.backward()
+        grads = {n: p.grad.copy() for n, p in rnn.namedparams()}
+        return hy.array, cy.array, [y.array for y in ys], grads, [x.grad for x in inputs], hx, cx
+
+    ref = run(rnn)
+    ours = run(lambda hx, cx, inputs: lstm_sequences(rnn, hx, cx, inputs))
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-10)
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-10)
+    for a, b in zip(ours[2], ref[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    for name in ref[3]:
+        np.testing.assert_allclose(ours[3][name], ref[3][name], rtol=1e-9, atol=1e-12, err_msg=name)
+    for a, b in zip(ours[4], ref[4]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    if with_state:
+        np.testing.assert_allclose(ours[5].grad, ref[5].grad, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours[6].grad, ref[6].grad, rtol=1e-9, atol=1e-12)
