@@ -38,7 +38,14 @@ def build_parser():
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the sample")
     evaluate.add_argument("--device", "-d", default="-1", help="-1 = CPU, 0 = GPU 0")
     evaluate.add_argument("--no-progress", dest="progress", action="store_false")
+    evaluate.add_argument("--table3-only", action="store_true", help="only collect Table 3 from the runs")
     evaluate.set_defaults(handler=_run_evaluate)
+
+    from interpretable_adv import interpret
+    show = sub.add_parser("interpret", help="show a test review and its adversarial versions (changed words marked)",
+                          description=interpret.__doc__.splitlines()[0])
+    interpret.add_arguments(show)
+    show.set_defaults(handler=interpret.run_interpret)
 
     from data_prep import synthetic
     synth = sub.add_parser("synthetic", help="write a small synthetic aclImdb-like corpus (offline demos, tests)",
@@ -65,11 +72,17 @@ def _run_evaluate(args):
     try:
         if data is None:
             raise FileNotFoundError("%s: no run with args.json found; pass --data" % args.runs)
-        run_evaluation(args.runs, lm, data, out, args.sample, args.seed, args.device, args.progress)
+        if args.table3_only:
+            from interpretable_adv.report import table3, table3_markdown
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "table3.md"), "w") as f:
+                f.write(table3_markdown(table3(args.runs)))
+        else:
+            run_evaluation(args.runs, lm, data, out, args.sample, args.seed, args.device, args.progress)
     except (FileNotFoundError, ValueError) as exc:
         print("iadv evaluate: error: %s" % exc, file=sys.stderr)
         return 2
-    for name in ("table3.md", "table1.md"):
+    for name in ("table3.md",) if args.table3_only else ("table3.md", "table1.md"):
         with open(os.path.join(out, name)) as f:
             print(f.read())
     print("written to %s (results.json, table1.md, table3.md, examples.jsonl)" % out)

@@ -115,3 +115,31 @@ def perplexity(nll_arrays):
     count = sum(int(a.size) for a in nll_arrays)
     per_review = [float(np.exp(float(a.mean()))) for a in nll_arrays]
     return float(np.exp(total / count)), float(np.mean(per_review))
+
+
+def spgd_two_word_example(classifier, vocab, words, label, eps, k, sigma=0.5):
+    """SPGD's steps on a two-word review, for Figure 1 (all numbers computed, nothing drawn by hand).
+
+    Returns, per word, the AdvT step ``r_t``, its ``k`` neighbour directions
+    (and words), the chosen direction, the projection ``rhat_t`` and whether the
+    sparsification kept it (``floor((1 - sigma) * 2)`` of the two are kept).
+    """
+    xp = classifier.xp
+    ids = xp.asarray([vocab.index[w] for w in words], dtype=np.int32)
+    embeddings = classifier.embed.W.array
+    table = xp.zeros((len(embeddings), k), dtype=np.int32)
+    table[ids] = adv.top_k_cosine(adv.normalized_rows(embeddings), ids, k)
+    grad = review_gradient(classifier, ids, label)[None]
+    lengths = xp.asarray([len(ids)])
+    r = adv.advt_perturbation(grad, lengths, eps)[0]
+    directions = adv.neighbor_directions(embeddings, ids[None], table)[0]
+    rhat = adv.spgd_project(r[None], directions[None])[0]
+    mask = adv.spgd_sparsify_mask(xp.sqrt((r * r).sum(axis=1))[None], lengths, sigma)[0]
+    to_cpu = chainer.backends.cuda.to_cpu
+    out = []
+    for t, word in enumerate(words):
+        out.append({"word": word, "r": to_cpu(r[t]).tolist(), "rhat": to_cpu(rhat[t]).tolist(),
+                    "directions": to_cpu(directions[t]).tolist(),
+                    "neighbor_words": [vocab.words[int(i)] for i in to_cpu(table[ids[t]])],
+                    "best": int(to_cpu((directions[t] * r[t]).sum(axis=1)).argmax()), "kept": bool(mask[t])})
+    return {"words": out, "sigma": sigma, "eps": eps, "kept_count": int(to_cpu(mask).sum())}

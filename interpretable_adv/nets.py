@@ -136,8 +136,11 @@ class Classifier(chainer.Chain):
     parameters and results as ``NStepLSTM``, without its per-step weight copies).
 
     The forward pass is split so that adversarial training can perturb the
-    embeddings: :meth:`embed_reviews` gives the flat (sum L_b, D) embedding
-    Variable, :meth:`logits_from_embeddings` continues from (perturbed) embeddings.
+    LSTM inputs: :meth:`embed_reviews` gives the flat (sum L_b, D) embeddings,
+    :meth:`dropout_embeddings` applies the embedding dropout, and
+    :meth:`logits_from_inputs` runs the LSTM and the head. As in the upstream
+    code, a perturbation is added to the embeddings *after* dropout, and the
+    gradient that defines it is taken there.
     """
 
     def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, fc_dim=30, n_classes=2, dropout=0.5):
@@ -158,12 +161,22 @@ class Classifier(chainer.Chain):
         """Embeddings of a list of id arrays, concatenated: (sum of lengths, D)."""
         return self.embed(self.xp.concatenate(xs))
 
-    def logits_from_embeddings(self, flat, lengths):
-        """Logits (B, 2) from flat embeddings (sum L_b, D) of reviews with ``lengths``."""
-        flat = self.dropout_masks.apply(flat, self.dropout, "embed")
-        hy, _, _ = lstm_sequences(self.rnn, None, None, split_by_lengths(flat, lengths))
+    def dropout_embeddings(self, flat):
+        """Embedding dropout (fresh masks, or recorded/replayed ones; see :class:`DropoutMasks`)."""
+        return self.dropout_masks.apply(flat, self.dropout, "embed")
+
+    def logits_from_inputs(self, inputs, lengths):
+        """Logits (B, 2) from LSTM inputs (sum L_b, D): embeddings after dropout, perturbed or not."""
+        hy, _, _ = lstm_sequences(self.rnn, None, None, split_by_lengths(inputs, lengths))
         h = F.relu(self.fc(hy[-1]))
         return self.out(self.dropout_masks.apply(h, self.dropout, "fc"))
+
+    def logits_from_embeddings(self, flat, lengths, perturbation=None):
+        """Logits from flat embeddings; ``perturbation`` is added after the embedding dropout (as upstream)."""
+        inputs = self.dropout_embeddings(flat)
+        if perturbation is not None:
+            inputs = inputs + perturbation
+        return self.logits_from_inputs(inputs, lengths)
 
     def forward(self, xs):
         """Logits (B, 2) for a list of id arrays."""

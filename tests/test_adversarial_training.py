@@ -124,14 +124,14 @@ def test_perturbation_reaches_the_forward_pass():
     model = _model()
     updater, loss_model, xs, t = _updater(model, "spgd", eps=3.0)
     seen = []
-    original = model.logits_from_embeddings
+    original = model.logits_from_inputs
 
-    def spy(flat, lengths):
-        logits = original(flat, lengths)
-        seen.append((np.array(flat.array), np.array(logits.array)))
+    def spy(inputs, lengths):
+        logits = original(inputs, lengths)
+        seen.append((np.array(inputs.array), np.array(logits.array)))
         return logits
 
-    model.logits_from_embeddings = spy
+    model.logits_from_inputs = spy
     _compute(updater, loss_model, xs, t)
     (x_clean, logits_clean), (x_adv, logits_adv) = seen
     d = x_adv - x_clean
@@ -218,3 +218,39 @@ def test_killed_spgd_run_resumes_to_identical_weights(synthetic_prepared, tmp_pa
     with np.load(tmp_path / "straight" / "best_model.npz") as a, np.load(tmp_path / "killed" / "best_model.npz") as b:
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_perturbation_is_added_after_embedding_dropout_with_shared_masks():
+    """With dropout, d comes from the gradient at dropout(x) and is added after it (as upstream)."""
+    np.random.seed(5)
+    with chainer.using_config("dtype", np.float64):
+        model = Classifier(30, embed_dim=5, hidden_dim=6, fc_dim=4, dropout=0.5)
+    reference = model.copy(mode="copy")
+    updater, loss_model, xs, t = _updater(model, "advt", eps=2.0, dropout_masks="shared")
+    lengths = [len(x) for x in xs]
+    np.random.seed(11)
+    _compute(updater, loss_model, xs, t)
+
+    np.random.seed(11)                      # the same draws: embedding mask, then head mask
+    masks = reference.dropout_masks
+    masks.record()
+    embedded = reference.embed_reviews(xs)
+    dropped = reference.dropout_embeddings(embedded)
+    embed_mask = masks._masks["embed"]
+    assert 0 < (embed_mask == 0).mean() < 1
+    leaf = chainer.Variable(dropped.array)
+    F.softmax_cross_entropy(reference.logits_from_inputs(leaf, lengths), t).backward()
+    g = leaf.grad           # taken after dropout: non-zero even where the mask dropped the embedding
+    assert np.abs(g[embed_mask == 0]).sum() > 0
+    layout = BatchLayout(lengths, np)
+    d = layout.flat(adv.advt_perturbation(layout.pad(g), np.array(lengths), 2.0))
+    masks.replay()
+    reference.cleargrads()
+    inputs = embedded * embed_mask          # the recorded mask applied explicitly
+    total = (F.softmax_cross_entropy(reference.logits_from_inputs(inputs, lengths), t)
+             + F.softmax_cross_entropy(reference.logits_from_inputs(inputs + d, lengths), t))
+    total.backward()
+    masks.fresh()
+    ours = dict(model.namedparams())
+    for name, param in reference.namedparams():
+        np.testing.assert_allclose(ours[name].grad, param.grad, rtol=1e-6, atol=1e-10, err_msg=name)

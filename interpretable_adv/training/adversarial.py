@@ -2,13 +2,14 @@
 
 One update:
 
-1. clean pass on the embeddings ``x`` (cut from the embedding layer), backward:
-   parameter gradients of ``L(x)`` and ``g = dL/dx`` in one go;
+1. clean pass on the LSTM inputs ``x`` (embeddings after dropout, cut from the
+   graph), backward: parameter gradients of ``L(x)`` and ``g = dL/dx`` in one go;
 2. ``d`` from ``g`` for ``advt`` / ``iadvt`` / ``spgd`` (SPGD with M > 1 takes
-   M - 1 more gradient steps of size eps / M, each projected onto the eps-ball);
-3. adversarial pass on ``x + d`` and one backward of
-   ``lambda L(x + d) + sum(x * g)``, which adds the adversarial gradients and
-   sends both embedding gradients into the embedding matrix.
+   M - 1 more gradient steps of size eps / M, each projected onto the eps-ball,
+   at the clean pass's dropout mask);
+3. adversarial pass on ``dropout(E[w]) + d`` (fresh or replayed masks) and one
+   backward of ``lambda L(x + d) + sum(x * g)``, which adds the adversarial
+   gradients and sends both embedding gradients into the embedding matrix.
 
 Reports ``main/loss`` (clean), ``main/loss_adv``, ``main/accuracy`` (clean),
 ``main/perturbation_norm`` (mean ||d_b||) and ``main/perturbed_share`` (share of
@@ -81,18 +82,19 @@ class AdversarialUpdater(ClassifierUpdater):
             masks.record()
         try:
             embedded = clf.embed_reviews(xs)
-            clean_input = chainer.Variable(embedded.array)
-            logits = clf.logits_from_embeddings(clean_input, lengths)
+            dropped = clf.dropout_embeddings(embedded)
+            clean_input = chainer.Variable(dropped.array)
+            logits = clf.logits_from_inputs(clean_input, lengths)
             loss = F.softmax_cross_entropy(logits, t)
             model_loss.cleargrads()
             loss.backward()
             grad = clean_input.grad
             if self.shared_masks:
                 masks.replay()
-            d = self.perturbation(clf, xs, t, layout, embedded.array, grad)
-            logits_adv = clf.logits_from_embeddings(embedded + d, lengths)
+            d = self.perturbation(clf, xs, t, layout, dropped.array, grad)
+            logits_adv = clf.logits_from_inputs(clf.dropout_embeddings(embedded) + d, lengths)
             loss_adv = F.softmax_cross_entropy(logits_adv, t)
-            (self.adv_weight * loss_adv + F.sum(embedded * grad)).backward()
+            (self.adv_weight * loss_adv + F.sum(dropped * grad)).backward()
         finally:
             masks.fresh()
         per_review = layout.xp.sqrt(layout.xp.bincount(layout.batch, weights=(d * d).sum(axis=1),
@@ -125,6 +127,6 @@ class AdversarialUpdater(ClassifierUpdater):
     def _input_gradient(self, clf, x_flat, layout, t):
         """dL/dx at ``x_flat`` with the current weights, without touching parameter gradients."""
         x = chainer.Variable(x_flat)
-        loss = F.softmax_cross_entropy(clf.logits_from_embeddings(x, layout.lengths.tolist()), t)
+        loss = F.softmax_cross_entropy(clf.logits_from_inputs(x, layout.lengths.tolist()), t)
         (grad,) = chainer.grad([loss], [x])
         return grad.array

@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""Regenerate the figures from trained runs: Figures 2-4 heatmaps and Figure 1.
+
+    python figures/make_figures.py --runs runs/small --out figures/out --indices 0 1 2 --pair great movie
+
+Figures 2-4: for each test review index, per-token perturbation norms under
+AdvT, iAdvT and SPGD (cells: direction word, nearest word in parentheses).
+Figure 1: SPGD's step, projection and sparsification on a real two-word review
+(``--pair``), computed with the SPGD run's classifier.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from interpretable_adv.data import PreparedData
+from interpretable_adv.evaluation import spgd_two_word_example
+from interpretable_adv.interpret import perturbed_review
+from interpretable_adv.plots import figure1, heatmap_figure
+from interpretable_adv.report import load_lm, load_run
+from interpretable_adv.training.common import get_device
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="runs/small")
+    parser.add_argument("--out", default=os.path.join("figures", "out"))
+    parser.add_argument("--indices", type=int, nargs="+", default=[0, 1, 2], help="test review indices")
+    parser.add_argument("--pair", nargs=2, default=["great", "movie"], help="the two words of Figure 1")
+    parser.add_argument("--label", type=int, default=1, help="label of the two-word review")
+    parser.add_argument("--device", default="-1")
+    args = parser.parse_args(argv)
+
+    device = get_device(args.device)
+    with open(os.path.join(args.runs, "spgd", "args.json")) as f:
+        config = json.load(f)["config"]
+    data = PreparedData(config["data"])
+    os.makedirs(args.out, exist_ok=True)
+    lm, _ = load_lm(os.path.join(args.runs, "lm", "lm.npz"), len(data.vocab), device)
+    for index in args.indices:
+        tokens, records = perturbed_review(args.runs, data, index, lm, device)
+        label = "positive" if data.split("test").labels[index] == 1 else "negative"
+        path = heatmap_figure(tokens, records, os.path.join(args.out, "heatmap_test%d.png" % index),
+                              title="test review %d (%s)" % (index, label))
+        print(path)
+    model, _ = load_run(os.path.join(args.runs, "spgd"), data, device)
+    missing = [w for w in args.pair if w not in data.vocab.index]
+    if missing:
+        print("figure 1 skipped: %s not in the vocabulary" % ", ".join(missing), file=sys.stderr)
+        return 1
+    example = spgd_two_word_example(model, data.vocab, args.pair, args.label, eps=config.get("eps") or 25.0,
+                                    k=config["n_neighbors"], sigma=0.5)
+    with open(os.path.join(args.out, "figure1.json"), "w") as f:
+        json.dump(example, f, indent=1)
+    print(figure1(example, os.path.join(args.out, "figure1.png")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""``iadv interpret``: one test review and its adversarial versions, changed words marked.
+
+For each adversarially trained run (AdvT, iAdvT, SPGD) the review is perturbed
+as in training and discretised (``direction``: the neighbour each perturbed
+word moved towards; ``nearest``: the nearest vocabulary word to ``x + d``).
+Changed words are coloured in a terminal and written ``[[word]]`` otherwise.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+from interpretable_adv.data import PreparedData
+from interpretable_adv.iterators import ReviewDataset
+from interpretable_adv.report import ADVERSARIAL_METHODS, evaluate_method, load_lm, load_run
+
+_NAMES = {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}
+
+
+def mark(words, original, color):
+    """Join ``words``, marking those that differ from ``original``."""
+    out = []
+    for word, before in zip(words, original):
+        if word == before:
+            out.append(word)
+        elif color:
+            out.append("\033[1;31m%s\033[0m" % word)
+        else:
+            out.append("[[%s]]" % word)
+    return " ".join(out)
+
+
+def perturbed_review(runs_dir, data, index, lm, device, methods=ADVERSARIAL_METHODS):
+    """Tokens of test review ``index`` and, per method, its record (norms, discretisations, predictions)."""
+    out = {}
+    tokens = None
+    for method in methods:
+        run = os.path.join(runs_dir, method)
+        if not os.path.isfile(os.path.join(run, "best_model.npz")):
+            continue
+        model, config = load_run(run, data, device)
+        dataset = ReviewDataset(data.split("test"), config.get("max_length"), [index])
+        review = dataset[0]
+        tokens = data.vocab.decode(review[0].tolist())
+        (record,) = evaluate_method(method, model, config, lm, [review], device)
+        record["nearest_words"] = data.vocab.decode(record["nearest"])
+        record["direction_words"] = data.vocab.decode(record["direction"])
+        out[method] = record
+    if tokens is None:
+        raise FileNotFoundError("%s: no advt/iadvt/spgd run with best_model.npz" % runs_dir)
+    return tokens, out
+
+
+def run_interpret(args):
+    from interpretable_adv.training.common import get_device
+
+    device = get_device(args.device)
+    data_dir = args.data
+    if data_dir is None:
+        import json
+        for name in ADVERSARIAL_METHODS:
+            path = os.path.join(args.runs, name, "args.json")
+            if os.path.isfile(path):
+                data_dir = json.load(open(path))["config"]["data"]
+                break
+    try:
+        if data_dir is None:
+            raise FileNotFoundError("%s: no adversarial run found; pass --data" % args.runs)
+        data = PreparedData(data_dir)
+        if not 0 <= args.index < len(data.split("test")):
+            raise ValueError("--index must be in [0, %d)" % len(data.split("test")))
+        lm, _ = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), len(data.vocab), device)
+        tokens, records = perturbed_review(args.runs, data, args.index, lm, device)
+    except (FileNotFoundError, ValueError) as exc:
+        print("iadv interpret: error: %s" % exc, file=sys.stderr)
+        return 2
+    color = {"always": True, "never": False}.get(args.color, sys.stdout.isatty())
+    label = "positive" if data.split("test").labels[args.index] == 1 else "negative"
+    print("test review %d (%s), %d tokens" % (args.index, label, len(tokens)))
+    print("original:  " + " ".join(tokens))
+    for method, record in records.items():
+        norms = np.asarray(record["norms"])
+        print("\n%s: ||d|| = %.2f, %d of %d words perturbed, prediction %s -> %s (continuous), %s (direction)" % (
+            _NAMES[method], float(np.sqrt((norms ** 2).sum())), int((norms > 0).sum()), len(norms),
+            record["pred_original"], record["pred_continuous"], record["pred_direction"]))
+        print("  direction: " + mark(record["direction_words"], tokens, color))
+        print("  nearest:   " + mark(record["nearest_words"], tokens, color))
+    if args.figure:
+        from interpretable_adv.plots import heatmap_figure
+        heatmap_figure(tokens, records, args.figure, title="test review %d (%s)" % (args.index, label))
+        print("\nheatmap written to %s" % args.figure)
+    return 0
+
+
+def add_arguments(parser):
+    parser.add_argument("--runs", default=os.path.join("runs", "small"), help="directory of the runs")
+    parser.add_argument("--index", "-i", type=int, default=0, help="test review index")
+    parser.add_argument("--lm", default=None, help="LM for the perplexities (default: RUNS/lm/lm.npz)")
+    parser.add_argument("--data", default=None, help="prepared dataset (default: the runs')")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour changed words (auto: only in a terminal; otherwise [[word]])")
+    parser.add_argument("--figure", default=None, help="also write a Figure 2-4 style heatmap (PNG/PDF)")
+    parser.add_argument("--device", "-d", default="-1")
