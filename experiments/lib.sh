@@ -1,5 +1,6 @@
 # Shared by the experiment scripts: settings and a resumable "stage" helper.
 # PRESET=small|paper|tiny  RUNS=runs/$PRESET  DATA=prepared dataset  IMDB=source of the data
+# (RAW=where the tiny preset writes its synthetic corpus)
 # DEVICE=-1 (CPU) or 0 (GPU; the paper preset's default)  IADV=iadv executable
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,6 +11,7 @@ IADV=${IADV:-$ROOT/.venv/bin/iadv}
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 if [ "$PRESET" = tiny ]; then
   DATA=${DATA:-runs/data/synthetic}
+  RAW=${RAW:-runs/data/synthetic_raw}
 else
   DATA=${DATA:-runs/data/imdb}
   IMDB=${IMDB:-$ROOT/../shared/data/imdb}
@@ -38,8 +40,8 @@ stage() {
 
 prepare_data() {
   if [ "$PRESET" = tiny ]; then
-    stage synthetic runs/data/synthetic_raw/aclImdb "$IADV" synthetic --out runs/data/synthetic_raw
-    stage prepare "$DATA/stats.json" "$IADV" prepare runs/data/synthetic_raw --out "$DATA" --quiet
+    stage synthetic "$RAW/aclImdb" "$IADV" synthetic --out "$RAW"
+    stage prepare "$DATA/stats.json" "$IADV" prepare "$RAW" --out "$DATA" --quiet
   else
     stage prepare "$DATA/stats.json" "$IADV" prepare "$IMDB" --out "$DATA" --quiet
   fi

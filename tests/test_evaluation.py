@@ -1,0 +1,114 @@
+"""Evaluation: discretisation, LM perplexity, flip rate and words changed, and the scripts end to end."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import chainer
+import numpy as np
+import pytest
+
+from interpretable_adv import evaluation as ev
+from interpretable_adv.nets import LanguageModel
+from interpretable_adv.report import summarize
+
+
+def test_discretize_nearest_on_hand_made_embeddings():
+    emb = np.array([[0, 0], [1, 0], [0, 1], [5, 5]], np.float32)
+    points = np.array([[0.1, 0.1], [0.9, 0.2], [3, 3.1], [0, 0.6]], np.float32)
+    assert ev.discretize_nearest(points, emb, block_size=2).tolist() == [0, 1, 3, 2]
+
+
+def test_discretize_direction_on_hand_made_embeddings():
+    emb = np.array([[0, 0], [1, 0], [0, 1], [-1, 0]], np.float32)
+    table = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]], np.int32)
+    words = np.array([0, 0, 0, 1])
+    d = np.array([[0.1, 0.0],      # towards word 1 (+x)
+                  [0.0, -0.2],     # away from everything: best cosine is word 1 or 3 (0) -> first max, word 1
+                  [0.0, 0.0],      # not perturbed: keeps its word
+                  [-0.3, 0.31]],   # from word 1 towards word 2 (direction (-1, 1)/sqrt 2)
+                 np.float32)
+    assert ev.discretize_direction(d, words, table, emb).tolist() == [1, 1, 0, 2]
+
+
+def _manual_lm_nll(lm, ids):
+    """Step-by-step NumPy LSTM and adaptive-softmax log-probabilities (independent of lstm_sequences)."""
+    layer = lm.rnn[0]
+    w = [getattr(layer, "w%d" % i).array.astype(np.float64) for i in range(8)]
+    b = [getattr(layer, "b%d" % i).array.astype(np.float64) for i in range(8)]
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    h = np.zeros(lm.hidden_dim)
+    c = np.zeros(lm.hidden_dim)
+    inputs = [0] + list(ids[:-1])
+    total = []
+    for x_id, target in zip(inputs, ids):
+        x = lm.embed.W.array[x_id].astype(np.float64)
+        i = sig(w[0] @ x + w[4] @ h + b[0] + b[4])
+        f = sig(w[1] @ x + w[5] @ h + b[1] + b[5])
+        g = np.tanh(w[2] @ x + w[6] @ h + b[2] + b[6])
+        o = sig(w[3] @ x + w[7] @ h + b[3] + b[7])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        with chainer.using_config("train", False):
+            logp = lm.output.log_prob(h[None].astype(np.float32)).array[0]
+        total.append(-float(logp[target]))
+    return np.array(total)
+
+
+def test_review_nll_against_a_direct_computation():
+    np.random.seed(0)
+    lm = LanguageModel(40, embed_dim=5, hidden_dim=6, cutoffs=(10, 20))
+    ids = np.array([5, 17, 3, 33, 0], np.int32)
+    ours = ev.review_nll(lm, ids)
+    np.testing.assert_allclose(ours, _manual_lm_nll(lm, ids), rtol=1e-4)
+    ppl, mean = ev.perplexity([ours, ours[:2]])
+    assert ppl == pytest.approx(math.exp((ours.sum() + ours[:2].sum()) / 7), rel=1e-6)
+    assert mean == pytest.approx((math.exp(ours.mean()) + math.exp(ours[:2].mean())) / 2, rel=1e-6)
+
+
+def test_flip_rate_and_words_changed_on_constructed_records():
+    reviews = [(np.array([1, 2, 3, 0]), 1), (np.array([4, 5, 0]), 0)]
+    nll = lambda v: np.full(4, v)
+    records = [
+        {"nearest": [1, 2, 3, 0], "direction": [1, 9, 3, 0], "norms": [0, 1.0, 0, 0],
+         "pred_original": 1, "pred_continuous": 1, "pred_nearest": 1, "pred_direction": 0,
+         "nll": {"direction": nll(2.0), "nearest": nll(1.0), "continuous": nll(1.0)}},
+        {"nearest": [4, 7, 0], "direction": [8, 7, 0], "norms": [2.0, 1.0, 0],
+         "pred_original": 0, "pred_continuous": 1, "pred_nearest": 0, "pred_direction": 1,
+         "nll": {"direction": np.full(3, 2.0), "nearest": np.full(3, 1.0), "continuous": np.full(3, 1.0)}},
+    ]
+    table = summarize([np.full(4, 1.0), np.full(3, 1.0)], {"spgd": records}, reviews)
+    assert table["spgd"]["direction"]["words_changed"] == pytest.approx(3 / 7)
+    assert table["spgd"]["nearest"]["words_changed"] == pytest.approx(1 / 7)
+    assert table["spgd"]["direction"]["flip_rate"] == 1.0
+    assert table["spgd"]["nearest"]["flip_rate"] == 0.0
+    assert table["spgd"]["continuous"]["flip_rate"] == 0.5
+    assert table["spgd"]["direction"]["gap"] == pytest.approx(math.exp(2) - math.e)
+    assert table["spgd"]["perturbed_share"] == pytest.approx(3 / 7)
+
+
+@pytest.mark.slow
+def test_tiny_reproduction_script_end_to_end(tmp_path):
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PRESET="tiny", RUNS=str(tmp_path / "runs"), DATA=str(tmp_path / "data"),
+               RAW=str(tmp_path / "raw"), IADV=os.path.join(os.path.dirname(sys.executable), "iadv"),
+               PYTHON=sys.executable, SAMPLE="20", INDICES="0")
+    result = subprocess.run(["bash", os.path.join(repo, "experiments", "reproduce_small.sh")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    runs = tmp_path / "runs"
+    for name in ("lm", "baseline", "pretrained", "advt", "iadvt", "spgd"):
+        assert (runs / name / "results.json").is_file(), name
+    results = json.load(open(runs / "eval" / "results.json"))
+    assert set(results["table1"]) == {"original", "advt", "iadvt", "spgd"}
+    assert results["table1"]["spgd"]["perturbed_share"] < results["table1"]["advt"]["perturbed_share"]
+    assert (runs / "figures" / "figure1.png").is_file() and (runs / "figures" / "heatmap_test0.png").is_file()
+    with open(runs / "eval" / "examples.jsonl") as f:
+        example = json.loads(f.readline())
+    assert {"tokens", "advt", "iadvt", "spgd", "ppl_original"} <= set(example)
+    # Rerunning does not redo finished stages.
+    again = subprocess.run(["bash", os.path.join(repo, "experiments", "reproduce_small.sh")], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "[run]" not in again.stdout
