@@ -44,9 +44,10 @@ def lstm_sequences(rnn, hx, cx, xs):
 
     lengths = np.array([len(x) for x in xs])
     order = np.argsort(-lengths, kind="stable")
+    order_xp = xp.asarray(order)
     batch, dtype = len(xs), xs[0].dtype
-    h = F.get_item(hx[0], order) if hx is not None else chainer.Variable(xp.zeros((batch, hidden), dtype))
-    c = F.get_item(cx[0], order) if cx is not None else chainer.Variable(xp.zeros((batch, hidden), dtype))
+    h = F.get_item(hx[0], order_xp) if hx is not None else chainer.Variable(xp.zeros((batch, hidden), dtype))
+    c = F.get_item(cx[0], order_xp) if cx is not None else chainer.Variable(xp.zeros((batch, hidden), dtype))
 
     steps = F.transpose_sequence([xs[i] for i in order])               # T items of (B_t, D)
     sizes = [len(s) for s in steps]
@@ -65,8 +66,9 @@ def lstm_sequences(rnn, hx, cx, xs):
     hy_sorted = F.concat([h] + finished_h[::-1], axis=0)
     cy_sorted = F.concat([c] + finished_c[::-1], axis=0)
     inverse = np.argsort(order)
-    hy = F.expand_dims(F.get_item(hy_sorted, inverse), 0)
-    cy = F.expand_dims(F.get_item(cy_sorted, inverse), 0)
+    inverse_xp = xp.asarray(inverse)
+    hy = F.expand_dims(F.get_item(hy_sorted, inverse_xp), 0)
+    cy = F.expand_dims(F.get_item(cy_sorted, inverse_xp), 0)
     ys_sorted = F.transpose_sequence(outputs)
     ys = [ys_sorted[i] for i in inverse]
     return hy, cy, ys
