@@ -26,7 +26,15 @@ from data_prep.layout import DEV_THRESHOLDS, GROUPS, counts_for_vocabulary
 from data_prep.sources import plan_units, resolve_sources
 from data_prep.stats import split_statistics, table2_markdown
 from data_prep.tokenize import TOKENIZERS, get_tokenizer
-from interpretable_adv.data import EOS, EOS_ID, SPLIT_NAMES, UNK, UNK_ID, ReviewSplit, vocabulary_hash
+from interpretable_adv.data import (
+    EOS,
+    EOS_ID,
+    SPLIT_NAMES,
+    UNK,
+    UNK_ID,
+    ReviewSplit,
+    vocabulary_hash,
+)
 
 FORMAT_VERSION = 1
 OUTPUT_FILES = ("vocab.json", "stats.json", "stats.md") + tuple(s + ".npz" for s in SPLIT_NAMES)

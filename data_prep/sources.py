@@ -23,7 +23,13 @@ import urllib.request
 import zlib
 
 from data_prep.errors import PrepareError
-from data_prep.layout import GROUPS, LABELED_GROUPS, UNLABELED_GROUPS, parse_review_name, parse_review_path
+from data_prep.layout import (
+    GROUPS,
+    LABELED_GROUPS,
+    UNLABELED_GROUPS,
+    parse_review_name,
+    parse_review_path,
+)
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar")
 

@@ -24,7 +24,11 @@ from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import ClassifierLoss
 from interpretable_adv.presets import resolve
 from interpretable_adv.training.classifier import build_classifier, make_updater
-from interpretable_adv.training.lm import TBPTTUpdater, build_language_model, training_tokens
+from interpretable_adv.training.lm import (
+    TBPTTUpdater,
+    build_language_model,
+    training_tokens,
+)
 
 
 def _time_updates(updater, steps, count_tokens):

@@ -7,7 +7,6 @@ workers beside the main process, so this samples the sum over the whole tree.
     python experiments/peakmem.py -- iadv prepare ../shared/data/imdb -o /tmp/imdb --force
 """
 
-import os
 import subprocess
 import sys
 import time

@@ -23,7 +23,6 @@ from interpretable_adv import adversarial as adv
 from interpretable_adv.data import EOS_ID
 from interpretable_adv.lstm import lstm_sequences
 
-
 # ----------------------------------------------------------------------------- discretisation
 
 def discretize_nearest(points, embeddings, block_size=512):

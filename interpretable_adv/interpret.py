@@ -13,7 +13,12 @@ import numpy as np
 
 from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import ReviewDataset
-from interpretable_adv.report import ADVERSARIAL_METHODS, evaluate_method, load_lm, load_run
+from interpretable_adv.report import (
+    ADVERSARIAL_METHODS,
+    evaluate_method,
+    load_lm,
+    load_run,
+)
 
 _NAMES = {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}
 

@@ -18,7 +18,7 @@ import chainer
 import numpy as np
 
 from interpretable_adv import evaluation as ev
-from interpretable_adv.adversarial import top_k_cosine, normalized_rows
+from interpretable_adv.adversarial import normalized_rows, top_k_cosine
 from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import ReviewDataset
 

@@ -4,6 +4,8 @@ import io
 import os
 import tarfile
 
+import chainer
+
 
 def write_tree(root, reviews):
     """Write ``{"train/pos": {file_id: text_or_bytes}, ...}`` as ``root/aclImdb``.
@@ -40,3 +42,16 @@ def tar_with_members(path, members, mode="w:gz"):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+class KillAt(chainer.training.Extension):
+    """Simulates a crash right after the snapshots of iteration ``at``."""
+
+    priority = -1000  # after the snapshot extensions
+
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self, trainer):
+        if trainer.updater.iteration == self.at:
+            raise KeyboardInterrupt("killed for the test")

@@ -1,7 +1,6 @@
 """Adversarial training through real Chainer models: gradients, the update, neighbour refresh, resume."""
 
 import json
-import os
 
 import chainer
 import chainer.functions as F
@@ -9,11 +8,12 @@ import numpy as np
 import pytest
 
 from interpretable_adv import adversarial as adv
-from interpretable_adv.neighbors import NeighborRefresh, NeighborTable
+from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
 from interpretable_adv.presets import resolve
 from interpretable_adv.training.adversarial import AdversarialUpdater, BatchLayout
 from interpretable_adv.training.classifier import train_classifier
+from tests.helpers import KillAt
 
 CPU = chainer.get_device("@numpy")
 
@@ -196,23 +196,12 @@ def test_refresh_extension_runs_at_start_and_every_n_iterations(synthetic_prepar
     assert results["adversarial"]["mean_perturbation_norm"] > 0
 
 
-class _Kill(chainer.training.Extension):
-    priority = -1000
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, trainer):
-        if trainer.updater.iteration == self.at:
-            raise KeyboardInterrupt("killed for the test")
-
-
 def test_killed_spgd_run_resumes_to_identical_weights(synthetic_prepared, tmp_path):
     config = dict(method="spgd", epoch=2, snapshot_interval=4, neighbor_interval=3)
     straight = train_classifier(_tiny(synthetic_prepared, tmp_path / "straight", **config))
     with pytest.raises(KeyboardInterrupt):
         train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config),
-                         extra_extensions=[(_Kill(at=8), (1, "iteration"))])
+                         extra_extensions=[(KillAt(at=8), (1, "iteration"))])
     resumed = train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config))
     assert resumed["dev_curve"] == straight["dev_curve"]
     with np.load(tmp_path / "straight" / "best_model.npz") as a, np.load(tmp_path / "killed" / "best_model.npz") as b:

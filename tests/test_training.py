@@ -3,7 +3,6 @@
 import json
 import os
 
-import chainer
 import numpy as np
 import pytest
 
@@ -11,8 +10,13 @@ from interpretable_adv.cli import main
 from interpretable_adv.data import PreparedData
 from interpretable_adv.nets import Classifier
 from interpretable_adv.presets import resolve
-from interpretable_adv.training.classifier import PretrainedMismatch, load_pretrained, train_classifier
+from interpretable_adv.training.classifier import (
+    PretrainedMismatch,
+    load_pretrained,
+    train_classifier,
+)
 from interpretable_adv.training.lm import train_language_model
+from tests.helpers import KillAt
 
 
 def tiny(section, data, out, **overrides):
@@ -103,19 +107,6 @@ def test_pretrained_classifier_trains(tiny_lm, learnable_data, tmp_path):
     assert results["pretrained"].endswith("lm.npz") and results["test_accuracy"] > 0
 
 
-class _Kill(chainer.training.Extension):
-    """Simulates a crash right after the snapshot of iteration ``at``."""
-
-    priority = -1000  # after the snapshot extensions
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, trainer):
-        if trainer.updater.iteration == self.at:
-            raise KeyboardInterrupt("killed for the test")
-
-
 def _final_snapshot_params(out):
     names = [n for n in os.listdir(out) if n.startswith("snapshot_iter_")]
     last = max(names, key=lambda n: int(n.rsplit("_", 1)[1]))
@@ -128,7 +119,7 @@ def test_killed_classifier_run_resumes_to_identical_weights(learnable_data, tmp_
     train_classifier(tiny("train", learnable_data, tmp_path / "straight", **config))
     with pytest.raises(KeyboardInterrupt):
         train_classifier(tiny("train", learnable_data, tmp_path / "killed", **config),
-                         extra_extensions=[(_Kill(at=10), (1, "iteration"))])
+                         extra_extensions=[(KillAt(at=10), (1, "iteration"))])
     assert not os.path.exists(tmp_path / "killed" / "results.json")
     resumed = train_classifier(tiny("train", learnable_data, tmp_path / "killed", **config))
     straight = json.load(open(tmp_path / "straight" / "results.json"))
@@ -146,7 +137,7 @@ def test_killed_lm_run_resumes_to_identical_weights(learnable_data, tmp_path):
     train_language_model(tiny("pretrain", learnable_data, tmp_path / "straight", **config))
     with pytest.raises(KeyboardInterrupt):
         train_language_model(tiny("pretrain", learnable_data, tmp_path / "killed", **config),
-                             extra_extensions=[(_Kill(at=14), (1, "iteration"))])
+                             extra_extensions=[(KillAt(at=14), (1, "iteration"))])
     train_language_model(tiny("pretrain", learnable_data, tmp_path / "killed", **config))
     name_a, a = _final_snapshot_params(str(tmp_path / "straight"))
     name_b, b = _final_snapshot_params(str(tmp_path / "killed"))

@@ -15,12 +15,16 @@ import numpy as np
 from chainer import training
 from chainer.training import extensions, triggers
 
-from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import BucketIterator, ReviewDataset, review_converter
 from interpretable_adv.neighbors import NeighborRefresh, NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
-from interpretable_adv.training.common import (add_standard_extensions, get_device, read_meta, resume_from,
-                                               serialize_run_state, set_seed, write_args_json)
+from interpretable_adv.training.common import (
+    add_standard_extensions,
+    read_meta,
+    run_trainer,
+    serialize_run_state,
+    start_run,
+)
 
 
 class PretrainedMismatch(ValueError):
@@ -130,10 +134,7 @@ def train_classifier(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device = get_device(config["device"])
-    set_seed(config["seed"], device)
-    data = PreparedData(config["data"])
-    write_args_json(out, config, "train")
+    device, data = start_run(config, "train")
 
     limit = config.get("max_train_examples")
     indices = None
@@ -171,12 +172,7 @@ def train_classifier(config, extra_extensions=()):
     if config["method"] != "baseline":
         keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share"]
     add_standard_extensions(trainer, config, keys + ["main/tokens_per_sec", "alpha", "elapsed_time"], (1, "epoch"))
-    for extension, trigger in extra_extensions:
-        trainer.extend(extension, trigger=trigger)
-    resume_from(trainer, config.get("resume"))
-    start = time.time()
-    trainer.run()
-    wall = time.time() - start
+    wall = run_trainer(trainer, config, extra_extensions)
 
     log = [e for e in trainer.get_extension("LogReport").log if "validation/main/accuracy" in e]
     best = max(log, key=lambda e: e["validation/main/accuracy"]) if log else None

@@ -99,6 +99,29 @@ def serialize_run_state(serializer, optimizer):
     hyperparam.alpha = serializer("optimizer_alpha", float(hyperparam.alpha))
 
 
+def start_run(config, command):
+    """Device, seed, prepared data and ``args.json`` for a training command; returns (device, data)."""
+    from interpretable_adv.data import PreparedData
+
+    device = get_device(config["device"])
+    set_seed(config["seed"], device)
+    data = PreparedData(config["data"])
+    write_args_json(config["out"], config, command)
+    return device, data
+
+
+def run_trainer(trainer, config, extra_extensions=()):
+    """Add ``(extension, trigger)`` extras, honour ``--resume``, run; returns the wall time in seconds."""
+    import time
+
+    for extension, trigger in extra_extensions:
+        trainer.extend(extension, trigger=trigger)
+    resume_from(trainer, config.get("resume"))
+    start = time.time()
+    trainer.run()
+    return time.time() - start
+
+
 def resume_from(trainer, path):
     """``--resume PATH``: load a specific trainer snapshot (autoload covers the usual case)."""
     if path:

@@ -19,12 +19,15 @@ import numpy as np
 from chainer import training
 from chainer.training import triggers
 
-from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import StreamIterator
 from interpretable_adv.nets import LanguageModel
-from interpretable_adv.training.common import (add_standard_extensions, get_device, resume_from,
-                                               save_model_with_meta, serialize_run_state, set_seed,
-                                               write_args_json)
+from interpretable_adv.training.common import (
+    add_standard_extensions,
+    run_trainer,
+    save_model_with_meta,
+    serialize_run_state,
+    start_run,
+)
 
 
 class TBPTTUpdater(training.updaters.StandardUpdater):
@@ -176,10 +179,7 @@ def train_language_model(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device = get_device(config["device"])
-    set_seed(config["seed"], device)
-    data = PreparedData(config["data"])
-    write_args_json(out, config, "pretrain")
+    device, data = start_run(config, "pretrain")
 
     train = training_tokens(data, config.get("max_train_tokens"), config["seed"])
     dev = dev_tokens(data, config.get("eval_tokens"), config["seed"])
@@ -202,11 +202,7 @@ def train_language_model(config, extra_extensions=()):
                    trigger=triggers.MinValueTrigger("validation/main/perplexity", eval_trigger), name="save_best_lm")
     add_standard_extensions(trainer, config, ["epoch", "iteration", "main/perplexity", "validation/main/perplexity",
                                               "main/tokens_per_sec", "alpha", "elapsed_time"], eval_trigger)
-    for extension, trigger in extra_extensions:
-        trainer.extend(extension, trigger=trigger)
-    resume_from(trainer, config.get("resume"))
-    start = time.time()
-    trainer.run()
+    wall = run_trainer(trainer, config, extra_extensions)
     if not os.path.exists(os.path.join(out, "lm.npz")):
         save_model_with_meta(os.path.join(out, "lm.npz"), model, meta)
     best = [e for e in trainer.get_extension("LogReport").log if "validation/main/perplexity" in e]
@@ -215,7 +211,7 @@ def train_language_model(config, extra_extensions=()):
         "dev_perplexity_last": best[-1]["validation/main/perplexity"] if best else None,
         "iterations": updater.iteration,
         "train_tokens": int(len(train)), "dev_tokens": int(len(dev)),
-        "wall_time_s": round(time.time() - start, 1),
+        "wall_time_s": round(wall, 1),
         "vocab_hash": data.vocab.hash,
     }
     with open(os.path.join(out, "results.json"), "w") as f:
