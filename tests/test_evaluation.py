@@ -68,6 +68,13 @@ def test_review_nll_against_a_direct_computation():
     assert mean == pytest.approx((math.exp(ours.mean()) + math.exp(ours[:2].mean())) / 2, rel=1e-6)
 
 
+def test_changed_words_are_marked():
+    from interpretable_adv.interpret import mark
+
+    assert mark(["a", "x", "c"], ["a", "b", "c"], color=False) == "a [[x]] c"
+    assert mark(["a", "x"], ["a", "b"], color=True) == "a \033[1;31mx\033[0m"
+
+
 def test_flip_rate_and_words_changed_on_constructed_records():
     reviews = [(np.array([1, 2, 3, 0]), 1), (np.array([4, 5, 0]), 0)]
     nll = lambda v: np.full(4, v)
@@ -108,6 +115,13 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     with open(runs / "eval" / "examples.jsonl") as f:
         example = json.loads(f.readline())
     assert {"tokens", "advt", "iadvt", "spgd", "ppl_original"} <= set(example)
+    # The terminal view of one review: plain [[word]] markup when not a terminal.
+    shown = subprocess.run([env["IADV"], "interpret", "--runs", str(runs), "--data", str(tmp_path / "data"),
+                            "-i", "0", "--color", "never", "--figure", str(tmp_path / "h.png")],
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("direction:") == 3 and "[[" in shown.stdout and "\033[" not in shown.stdout
+    assert (tmp_path / "h.png").is_file()
     # Rerunning does not redo finished stages.
     again = subprocess.run(["bash", os.path.join(repo, "experiments", "reproduce_small.sh")], env=env,
                            capture_output=True, text=True, timeout=600)
