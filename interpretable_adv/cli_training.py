@@ -30,6 +30,8 @@ _PRETRAIN = [
 _TRAIN = [
     ("--method", "method", str, "baseline, advt, iadvt or spgd (Table 3 rows)"),
     ("--eps", "eps", float, "epsilon, perturbation norm (paper: AdvT 5, iAdvT 15, SPGD 25; default by method)"),
+    ("--eps-scale", "eps_scale", float,
+     "multiplies the paper's epsilon when --eps is not given (paper preset 1; small 0.32, see README)"),
     ("--n-neighbors", "n_neighbors", int, "K, nearest neighbours per word for iAdvT/SPGD (paper: 15)"),
     ("--sigma", "sigma", float, "sigma, SPGD sparsity: keep floor((1-sigma) L) words (paper: 0.75)"),
     ("--spgd-steps", "spgd_steps", int, "M, SPGD gradient steps of size eps/M (paper: 1)"),

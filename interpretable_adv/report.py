@@ -21,6 +21,7 @@ from interpretable_adv import evaluation as ev
 from interpretable_adv.adversarial import normalized_rows, top_k_cosine
 from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import ReviewDataset
+from interpretable_adv.training.adversarial import resolved_eps
 
 ADVERSARIAL_METHODS = ("advt", "iadvt", "spgd")
 TABLE3_ROWS = (("baseline", "Baseline", 89.83), ("pretrained", "Pretrained", 92.69),
@@ -86,7 +87,7 @@ def evaluate_method(method, model, config, lm, reviews, device):
             table = xp.zeros((len(embeddings), k), dtype=np.int32)
             words = xp.unique(ids_dev)
             table[words] = top_k_cosine(unit, words, k)
-        eps = config["eps"] if config.get("eps") is not None else {"advt": 5.0, "iadvt": 15.0, "spgd": 25.0}[method]
+        eps = resolved_eps(dict(config, method=method))
         d = ev.adversarial_example(model, ids_dev, label, method, eps, table, config["sigma"],
                                    config["perturbation_norm"], config["iadvt_weights"], config["towards_only"],
                                    config["spgd_rank"])

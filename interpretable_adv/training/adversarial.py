@@ -27,6 +27,19 @@ METHODS = ("advt", "iadvt", "spgd")
 DEFAULT_EPS = {"advt": 5.0, "iadvt": 15.0, "spgd": 25.0}
 
 
+def resolved_eps(config):
+    """epsilon of a run: ``--eps`` if given, else the paper's value for the method times ``eps_scale``.
+
+    ``eps_scale`` (1 in the ``paper`` preset) lets a reduced preset keep the
+    paper's *relative* perturbation size: the per-word share of eps relative to
+    a word's embedding norm scales as ``eps / (sqrt(L) * ||e||)``, and
+    ``||e||`` grows as ``sqrt(D)`` under the LM's U(-0.1, 0.1) initialisation.
+    """
+    if config.get("eps") is not None:
+        return float(config["eps"])
+    return DEFAULT_EPS[config["method"]] * float(config.get("eps_scale", 1.0))
+
+
 class BatchLayout:
     """Index arrays between the flat (sum L_b, ...) layout and the padded (B, T, ...) one."""
 

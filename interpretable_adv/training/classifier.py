@@ -115,8 +115,8 @@ def make_updater(config, iterator, optimizer, device, neighbors):
         raise ValueError("--method must be one of %s, got %r" % (", ".join(METHODS), method))
     if method == "baseline":
         return ClassifierUpdater(iterator, optimizer, device)
-    from interpretable_adv.training.adversarial import AdversarialUpdater
-    return AdversarialUpdater(iterator, optimizer, device, method, eps=config["eps"],
+    from interpretable_adv.training.adversarial import AdversarialUpdater, resolved_eps
+    return AdversarialUpdater(iterator, optimizer, device, method, eps=resolved_eps(config),
                               adv_weight=config["adv_weight"], neighbors=neighbors, sigma=config["sigma"],
                               spgd_steps=config["spgd_steps"], norm=config["perturbation_norm"],
                               iadvt_weights=config["iadvt_weights"], towards_only=config["towards_only"],
