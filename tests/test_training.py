@@ -114,36 +114,34 @@ def _final_snapshot_params(out):
         return last, {k: z[k] for k in z.files if "/model:main/" in k or k.startswith("updater/model:main")}
 
 
-def test_killed_classifier_run_resumes_to_identical_weights(learnable_data, tmp_path):
-    config = dict(epoch=2, snapshot_interval=5, max_train_examples=120)
-    train_classifier(tiny("train", learnable_data, tmp_path / "straight", **config))
+def _straight_then_killed_and_resumed(train, config, kill_at, tmp_path):
+    """Run ``train`` straight, then killed after iteration ``kill_at`` and rerun; compare final weights."""
+    straight = train(config(tmp_path / "straight"))
     with pytest.raises(KeyboardInterrupt):
-        train_classifier(tiny("train", learnable_data, tmp_path / "killed", **config),
-                         extra_extensions=[(KillAt(at=10), (1, "iteration"))])
+        train(config(tmp_path / "killed"), extra_extensions=[(KillAt(at=kill_at), (1, "iteration"))])
     assert not os.path.exists(tmp_path / "killed" / "results.json")
-    resumed = train_classifier(tiny("train", learnable_data, tmp_path / "killed", **config))
-    straight = json.load(open(tmp_path / "straight" / "results.json"))
+    resumed = train(config(tmp_path / "killed"))
     name_a, a = _final_snapshot_params(str(tmp_path / "straight"))
     name_b, b = _final_snapshot_params(str(tmp_path / "killed"))
     assert name_a == name_b and a
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    return straight, resumed
+
+
+def test_killed_classifier_run_resumes_to_identical_weights(learnable_data, tmp_path):
+    straight, resumed = _straight_then_killed_and_resumed(
+        train_classifier, lambda out: tiny("train", learnable_data, out, epoch=2, snapshot_interval=5,
+                                           max_train_examples=120), 10, tmp_path)
     assert resumed["test_accuracy"] == straight["test_accuracy"]
     assert resumed["dev_curve"] == straight["dev_curve"]
 
 
 def test_killed_lm_run_resumes_to_identical_weights(learnable_data, tmp_path):
-    config = dict(max_iterations=30, eval_interval=10, snapshot_interval=7)
-    train_language_model(tiny("pretrain", learnable_data, tmp_path / "straight", **config))
-    with pytest.raises(KeyboardInterrupt):
-        train_language_model(tiny("pretrain", learnable_data, tmp_path / "killed", **config),
-                             extra_extensions=[(KillAt(at=14), (1, "iteration"))])
-    train_language_model(tiny("pretrain", learnable_data, tmp_path / "killed", **config))
-    name_a, a = _final_snapshot_params(str(tmp_path / "straight"))
-    name_b, b = _final_snapshot_params(str(tmp_path / "killed"))
-    assert name_a == name_b and a
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    straight, resumed = _straight_then_killed_and_resumed(
+        train_language_model, lambda out: tiny("pretrain", learnable_data, out, max_iterations=30,
+                                               eval_interval=10, snapshot_interval=7), 14, tmp_path)
+    assert resumed["dev_perplexity_best"] == straight["dev_perplexity_best"]
 
 
 def test_same_seed_same_numbers(learnable_data, tmp_path):
