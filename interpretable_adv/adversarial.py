@@ -30,7 +30,6 @@ review's length is zero in the outputs (and ignored in the inputs).
   support this reading (see README).
 """
 
-import math
 
 import numpy as np
 
@@ -300,7 +299,3 @@ def project_to_ball(r, lengths, eps):
     factor = xp.minimum(1.0, eps / xp.maximum(norms, _TINY)).astype(r.dtype)
     return r * factor[:, None, None]
 
-
-def sparsity_count(length, sigma):
-    """Scalar ``floor((1 - sigma) L)`` with the same rounding as :func:`keep_count`."""
-    return int(math.floor((1.0 - sigma) * length + 1e-9))

@@ -22,6 +22,7 @@ import numpy as np
 from interpretable_adv import adversarial as adv
 from interpretable_adv.data import EOS_ID
 from interpretable_adv.lstm import lstm_sequences
+from interpretable_adv.neighbors import NeighborTable
 
 # ----------------------------------------------------------------------------- discretisation
 
@@ -126,8 +127,9 @@ def spgd_two_word_example(classifier, vocab, words, label, eps, k, sigma=0.5):
     xp = classifier.xp
     ids = xp.asarray([vocab.index[w] for w in words], dtype=np.int32)
     embeddings = classifier.embed.W.array
-    table = xp.zeros((len(embeddings), k), dtype=np.int32)
-    table[ids] = adv.top_k_cosine(adv.normalized_rows(embeddings), ids, k)
+    neighbors = NeighborTable(k)
+    neighbors.refresh(embeddings)
+    table = neighbors.lookup(ids)
     grad = review_gradient(classifier, ids, label)[None]
     lengths = xp.asarray([len(ids)])
     r = adv.advt_perturbation(grad, lengths, eps)[0]

@@ -18,9 +18,9 @@ import chainer
 import numpy as np
 
 from interpretable_adv import evaluation as ev
-from interpretable_adv.adversarial import normalized_rows, top_k_cosine
 from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import ReviewDataset
+from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.training.adversarial import resolved_eps
 
 ADVERSARIAL_METHODS = ("advt", "iadvt", "spgd")
@@ -77,26 +77,18 @@ def evaluate_method(method, model, config, lm, reviews, device):
     """Per-review records for one adversarially trained classifier."""
     xp = model.xp
     embeddings = model.embed.W.array
-    unit = normalized_rows(embeddings)
-    k = config["n_neighbors"]
+    neighbors = NeighborTable(config["n_neighbors"])   # rows computed once, for the words met
+    neighbors.refresh(embeddings)
+    eps = resolved_eps(dict(config, method=method))
     records = []
     for ids, label in reviews:
         ids_dev = xp.asarray(ids, dtype=np.int32)
-        table = None
-        if method != "advt":
-            table = xp.zeros((len(embeddings), k), dtype=np.int32)
-            words = xp.unique(ids_dev)
-            table[words] = top_k_cosine(unit, words, k)
-        eps = resolved_eps(dict(config, method=method))
+        table = neighbors.lookup(ids_dev)
         d = ev.adversarial_example(model, ids_dev, label, method, eps, table, config["sigma"],
                                    config["perturbation_norm"], config["iadvt_weights"], config["towards_only"],
                                    config["spgd_rank"])
         x = embeddings[ids_dev]
         nearest = ev.discretize_nearest(x + d, embeddings)
-        if table is None:
-            table = xp.zeros((len(embeddings), k), dtype=np.int32)
-            words = xp.unique(ids_dev)
-            table[words] = top_k_cosine(unit, words, k)
         direction = ev.discretize_direction(d, ids_dev, table, embeddings)
         norms = xp.sqrt((d * d).sum(axis=1))
         record = {
