@@ -13,13 +13,13 @@ extension (paper: every 50 iterations; upstream: every epoch).
 import chainer
 from chainer import training
 
-from interpretable_adv.adversarial import normalized_rows, top_k_cosine
+from interpretable_adv.adversarial import normalized_rows, pad_to_groups, top_k_cosine
 
 MODES = ("lazy", "full")
 
 
 class NeighborTable:
-    def __init__(self, k, mode="lazy", block_size=256):
+    def __init__(self, k, mode="lazy", block_size=64):
         if mode not in MODES:
             raise ValueError("neighbor mode must be one of %s, got %r" % (MODES, mode))
         self.k, self.mode, self.block_size = k, mode, block_size
@@ -30,8 +30,9 @@ class NeighborTable:
     def refresh(self, embeddings):
         """Take a new snapshot of the embedding matrix (V, D)."""
         xp = chainer.backend.get_array_module(embeddings)
-        self.unit = normalized_rows(embeddings.astype(xp.float32, copy=True))
-        n_vocab = self.unit.shape[0]
+        n_vocab = embeddings.shape[0]
+        # Padded once per refresh (zero rows), so that each lookup's rows cost no copy of the matrix.
+        self.unit = pad_to_groups(normalized_rows(embeddings.astype(xp.float32, copy=True)))
         self.table = xp.zeros((n_vocab, self.k), dtype=xp.int32)
         self.known = xp.zeros(n_vocab, dtype=bool)
         self.refreshes += 1
@@ -39,7 +40,7 @@ class NeighborTable:
             self._compute(xp.arange(n_vocab))
 
     def _compute(self, rows):
-        self.table[rows] = top_k_cosine(self.unit, rows, self.k, True, self.block_size)
+        self.table[rows] = top_k_cosine(self.unit, rows, self.k, True, self.block_size, len(self.table))
         self.known[rows] = True
         self.rows_computed += int(len(rows))
 

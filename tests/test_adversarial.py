@@ -193,6 +193,28 @@ def test_spgd_keeps_exactly_the_largest_raw_norms_each_along_one_direction():
                 assert np.sum(np.isclose(np.abs(cosines), 1.0, atol=1e-5)) == 1
 
 
+@pytest.mark.parametrize("towards_only", [False, True])
+def test_spgd_kept_only_equals_the_dense_computation_and_asks_only_for_kept_tokens(towards_only):
+    rng = np.random.default_rng(16)
+    emb = rng.standard_normal((40, 6)).astype(np.float32)
+    table = adv.nearest_neighbors(emb, 5)
+    lengths = np.array([13, 9, 4, 1, 3])
+    grad, _ = _batch(rng, lengths=lengths, steps=13, dim=6)
+    words = rng.integers(0, 40, size=(5, 13))
+    r = adv.advt_perturbation(grad, lengths, 25.0)
+    dense = adv.spgd_from_raw(r, adv.neighbor_directions(emb, words, table), lengths, 0.75, towards_only)
+    asked = []
+
+    def directions_at(b, t):
+        asked.extend(zip(b.tolist(), t.tolist()))
+        return adv.neighbor_directions(emb, words[b, t], table)
+
+    lazy = adv.spgd_from_raw_kept_only(r, lengths, 0.75, directions_at, towards_only)
+    np.testing.assert_array_equal(lazy, dense)
+    assert len(asked) == sum(math.floor(0.25 * n) for n in lengths)
+    assert all(np.linalg.norm(r[b, t]) > 0 for b, t in asked)
+
+
 def test_spgd_rank_by_projected_norm_option():
     u = np.array([[[[1, 0]], [[0, 1]]]], np.float32)        # token 0 may move along x, token 1 along y
     grad = np.array([[[3, 0.1], [2.9, 2.0]]], np.float32)    # raw norms: 3.0 < 3.52, projected: 3 > 2
@@ -211,7 +233,7 @@ def test_project_to_ball():
     np.testing.assert_allclose(out[1], r[1])
 
 
-@pytest.mark.parametrize("width, k", [(1, 1), (63, 5), (64, 64), (65, 3), (500, 15), (1000, 1)])
+@pytest.mark.parametrize("width, k", [(1, 1), (63, 5), (64, 64), (65, 3), (500, 15), (1000, 1), (4100, 15)])
 def test_top_k_rows_matches_a_full_sort(width, k):
     rng = np.random.default_rng(width)
     sims = rng.standard_normal((9, width)).astype(np.float32)

@@ -123,18 +123,24 @@ class AdversarialUpdater(ClassifierUpdater):
         if self.method == "advt":
             return layout.flat(adv.advt_perturbation(grad, lengths, self.eps, self.norm))
         words = layout.pad(clf.xp.concatenate(xs))
-        table = self.neighbors.lookup(words)
-        directions = adv.neighbor_directions(clf.embed.W.array, words, table)
+        embeddings = clf.embed.W.array
+
+        def directions_of(word_ids):
+            return adv.neighbor_directions(embeddings, word_ids, self.neighbors.lookup(word_ids))
+
         if self.method == "iadvt":
-            return layout.flat(adv.iadvt_perturbation(grad, directions, lengths, self.eps, self.iadvt_weights,
-                                                      self.norm))
+            return layout.flat(adv.iadvt_perturbation(grad, directions_of(words), lengths, self.eps,
+                                                      self.iadvt_weights, self.norm))
         r = adv.advt_perturbation(grad, lengths, self.eps / self.spgd_steps if self.spgd_steps > 1 else self.eps,
                                   self.norm)
         for _ in range(self.spgd_steps - 1):
             step_grad = layout.pad(self._input_gradient(clf, x_flat + layout.flat(r), layout, t))
             r = adv.project_to_ball(r + adv.advt_perturbation(step_grad, lengths, self.eps / self.spgd_steps,
                                                               self.norm), lengths, self.eps)
-        return layout.flat(adv.spgd_from_raw(r, directions, lengths, self.sigma, self.towards_only,
+        if self.spgd_rank == "raw":   # the mask needs only r: neighbours only for the kept words
+            return layout.flat(adv.spgd_from_raw_kept_only(
+                r, lengths, self.sigma, lambda b, p: directions_of(words[b, p]), self.towards_only))
+        return layout.flat(adv.spgd_from_raw(r, directions_of(words), lengths, self.sigma, self.towards_only,
                                              self.spgd_rank))
 
     def _input_gradient(self, clf, x_flat, layout, t):
