@@ -47,6 +47,12 @@ def build_parser():
     interpret.add_arguments(show)
     show.set_defaults(handler=interpret.run_interpret)
 
+    from interpretable_adv import benchmarks
+    bench = sub.add_parser("bench", help="speed and memory of every costly stage (table + JSON)",
+                           description=benchmarks.__doc__.splitlines()[0])
+    benchmarks.add_arguments(bench)
+    bench.set_defaults(handler=benchmarks.run)
+
     from data_prep import synthetic
     synth = sub.add_parser("synthetic", help="write a small synthetic aclImdb-like corpus (offline demos, tests)",
                            description=synthetic.__doc__.splitlines()[0])
