@@ -26,6 +26,10 @@ def add_arguments(parser):
                         help="minimum document frequency over train + unlabeled (paper: 2, hapax dropped)")
     parser.add_argument("--oov", choices=("drop", "unk"), default="drop",
                         help="out-of-vocabulary tokens: drop them (default) or map them to <unk>")
+    parser.add_argument("--vocab-order", choices=("frequency", "upstream"), default="frequency",
+                        help="word ids by decreasing frequency (default), or as upstream iAdvT numbers them: "
+                             "first appearance over train/pos, train/neg, train/unsup in file-name order "
+                             "(same words, <eos> = 0, <unk> = 1; lets upstream checkpoints load by id)")
     parser.add_argument("--workers", "-j", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--force", action="store_true", help="rebuild even if --out holds a matching dataset")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -42,6 +46,7 @@ def run(args):
         start = time.time()
         stats, reused = prepare_imdb(sources, args.out, tokenizer=args.tokenizer, min_df=args.min_df,
                                      oov=args.oov, workers=args.workers, force=args.force,
+                                     vocab_order=args.vocab_order,
                                      progress=not args.quiet,
                                      log=(lambda message: None) if args.quiet else None)
     except PrepareError as exc:

@@ -39,6 +39,9 @@ from interpretable_adv.data import (
 FORMAT_VERSION = 1
 OUTPUT_FILES = ("vocab.json", "stats.json", "stats.md") + tuple(s + ".npz" for s in SPLIT_NAMES)
 OOV_POLICIES = ("drop", "unk")
+VOCAB_ORDERS = ("frequency", "upstream")
+# Upstream iAdvT numbers words by first appearance over these groups, in this order.
+UPSTREAM_ORDER_GROUPS = ("train/pos", "train/neg", "train/unsup")
 
 # Expected review count of the full aclImdb v1 (for the progress bar only).
 _FULL_DATASET_REVIEWS = 100000
@@ -47,7 +50,7 @@ _report = None  # progress callback of the current process (set per worker)
 
 
 def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", workers=None,
-                 force=False, progress=True, log=None):
+                 force=False, progress=True, log=None, vocab_order="frequency"):
     """Prepare the IMDB dataset from ``sources`` into ``out_dir``.
 
     Returns ``(stats, reused)``: the content of ``stats.json`` and whether an
@@ -61,7 +64,11 @@ def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", work
         raise PrepareError("unknown OOV policy %r (choose from %s)" % (oov, ", ".join(OOV_POLICIES)))
     if min_df < 1:
         raise PrepareError("--min-df must be >= 1 (got %d)" % min_df)
+    if vocab_order not in VOCAB_ORDERS:
+        raise PrepareError("unknown vocabulary order %r (choose from %s)" % (vocab_order, ", ".join(VOCAB_ORDERS)))
     options = {"tokenizer": tokenizer, "min_df": int(min_df), "oov": oov}
+    if vocab_order != "frequency":   # absent for the default, so earlier outputs keep their fingerprint
+        options["vocab_order"] = vocab_order
 
     resolved = resolve_sources(sources)
     fingerprint = _fingerprint(resolved, options)
@@ -77,7 +84,8 @@ def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", work
         log("merging %d work units, building the vocabulary" % len(results))
         groups = _merge_units(results)
         splits = _split_reviews(groups)
-        vocab = _build_vocabulary(splits, min_df)
+        first_seen = _upstream_first_appearance(groups) if vocab_order == "upstream" else None
+        vocab = _build_vocabulary(splits, min_df, first_seen)
         tables = _encode_splits(splits, vocab["global_to_id"], oov)
         t_total = time.time() - start
         stats = _write(staging, tables, vocab, options, fingerprint, sources,
@@ -240,11 +248,40 @@ def _select(data, mask, label):
 
 # --------------------------------------------------------------------------- vocabulary
 
-def _build_vocabulary(splits, min_df):
-    """Words with document frequency >= min_df over train + unlabeled, by frequency.
+def _upstream_first_appearance(merged):
+    """Position of each word's first occurrence in upstream's reading order (global word index -> int).
 
-    Returns the id-ordered word list, term and document counts, and a lookup
-    table from global word index to final id (-1 for out-of-vocabulary).
+    Upstream iAdvT reads aclImdb/train/pos, then train/neg, then train/unsup,
+    each directory's files in file-name order (names compared as strings, as
+    ``sorted(os.listdir(...))`` gives: ``10_7.txt`` before ``9_7.txt``), and
+    numbers words as they first appear. Words never met there get a position
+    after all others (they cannot be in the vocabulary, which counts the same
+    reviews).
+    """
+    n_words = len(merged["words"])
+    never = np.iinfo(np.int64).max
+    first = np.full(n_words, never, np.int64)
+    offset = 0
+    for group in UPSTREAM_ORDER_GROUPS:
+        data = merged["groups"][group]
+        names = ["%d_%d.txt" % (i, r) for i, r in zip(data["ids"].tolist(), data["ratings"].tolist())]
+        order = np.array(sorted(range(len(names)), key=names.__getitem__), dtype=np.int64)
+        tokens = _reorder_segments(data["tokens"], data["lengths"], order)
+        words, position = np.unique(tokens, return_index=True)
+        unseen = first[words] == never
+        first[words[unseen]] = offset + position[unseen]
+        offset += len(tokens)
+    return first
+
+
+def _build_vocabulary(splits, min_df, first_seen=None):
+    """Words with document frequency >= min_df over train + unlabeled.
+
+    Ordered by decreasing frequency (ties by the word), or, with
+    ``first_seen`` (from :func:`_upstream_first_appearance`), by first
+    appearance as upstream numbers them; ``<eos>`` = 0 and ``<unk>`` = 1 either
+    way. Returns the id-ordered word list, term and document counts, and a
+    lookup table from global word index to final id (-1 for out-of-vocabulary).
     """
     words = splits["words"]
     n_words = len(words)
@@ -261,7 +298,10 @@ def _build_vocabulary(splits, min_df):
         docs += np.bincount(pairs % n_words, minlength=n_words)
         n_docs += len(data["lengths"])
     kept = np.flatnonzero(docs >= min_df)
-    kept = sorted(kept.tolist(), key=lambda i: (-term[i], words[i]))
+    if first_seen is None:
+        kept = sorted(kept.tolist(), key=lambda i: (-term[i], words[i]))
+    else:
+        kept = kept[np.argsort(first_seen[kept], kind="stable")].tolist()
     global_to_id = np.full(n_words, -1, np.int32)
     global_to_id[kept] = np.arange(2, len(kept) + 2, dtype=np.int32)
     oov_tokens = int(term.sum() - term[kept].sum())
@@ -376,7 +416,9 @@ def _write(staging, tables, vocab, options, fingerprint, sources, timing):
         json.dump(stats, f, indent=2)
     with open(os.path.join(staging, "stats.md"), "w", encoding="utf-8") as f:
         f.write("# Table 2: IMDB dataset information\n\n")
-        f.write("tokenizer `%s`, min_df %d, OOV `%s`, vocabulary hash `%s`\n\n"
-                % (options["tokenizer"], options["min_df"], options["oov"], vocab_hash[:16]))
+        f.write("tokenizer `%s`, min_df %d, OOV `%s`, word ids by %s, vocabulary hash `%s`\n\n"
+                % (options["tokenizer"], options["min_df"], options["oov"],
+                   "upstream's first appearance" if options.get("vocab_order") == "upstream" else "frequency",
+                   vocab_hash[:16]))
         f.write(table2_markdown(table, len(words)))
     return stats

@@ -170,16 +170,21 @@ def pad_to_groups(unit):
     return padded
 
 
-def top_k_cosine(unit, rows, k, exclude_self=True, block_size=64, n_vocab=None):
+CPU_BLOCK, GPU_BLOCK = 64, 2048
+
+
+def top_k_cosine(unit, rows, k, exclude_self=True, block_size=None, n_vocab=None):
     """Cosine top-``k`` over the first ``n_vocab`` rows of ``unit`` (V, D) for the words ``rows``: (len(rows), k) int32.
 
     ``unit`` holds unit-norm rows; rows from ``n_vocab`` on (default: none) are
     padding and never returned. Computed ``block_size`` query rows at a time
     into one reused buffer (``4 * block_size * V`` bytes) with
-    :func:`top_k_rows`. Neighbours are ordered by decreasing similarity; equal
-    similarities go to the smaller id.
+    :func:`top_k_rows`; by default 64 rows on a CPU (the buffer stays near the
+    cache) and 2048 on a GPU (fewer, larger launches). Neighbours are ordered
+    by decreasing similarity; equal similarities go to the smaller id.
     """
     xp = _xp(unit)
+    block_size = block_size or (CPU_BLOCK if xp is np else GPU_BLOCK)
     rows = xp.asarray(rows, dtype=xp.int64)
     n_vocab = unit.shape[0] if n_vocab is None else n_vocab
     limit = n_vocab - 1 if exclude_self else n_vocab
@@ -199,7 +204,7 @@ def top_k_cosine(unit, rows, k, exclude_self=True, block_size=64, n_vocab=None):
     return out
 
 
-def nearest_neighbors(embeddings, k, exclude_self=True, block_size=64):
+def nearest_neighbors(embeddings, k, exclude_self=True, block_size=None):
     """For every word, its ``k`` nearest words by cosine similarity: (V, k) int32.
 
     Never forms the V x V matrix: similarities are computed ``block_size`` rows

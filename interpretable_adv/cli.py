@@ -53,6 +53,16 @@ def build_parser():
     benchmarks.add_arguments(bench)
     bench.set_defaults(handler=benchmarks.run)
 
+    from interpretable_adv import upstream
+    compare = sub.add_parser("compare-upstream", help="our run beside upstream iAdvT logs: comparison.md + plot",
+                             description="Put one of our runs beside upstream iAdvT training logs.")
+    upstream.add_compare_arguments(compare)
+    compare.set_defaults(handler=upstream.run_compare)
+    imp = sub.add_parser("import-upstream-lm", help="turn an upstream LM checkpoint into our lm.npz",
+                         description="Import an upstream iAdvT language-model checkpoint for `iadv train --pretrained`.")
+    upstream.add_import_arguments(imp)
+    imp.set_defaults(handler=upstream.run_import)
+
     from data_prep import synthetic
     synth = sub.add_parser("synthetic", help="write a small synthetic aclImdb-like corpus (offline demos, tests)",
                            description=synthetic.__doc__.splitlines()[0])

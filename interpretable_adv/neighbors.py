@@ -19,7 +19,7 @@ MODES = ("lazy", "full")
 
 
 class NeighborTable:
-    def __init__(self, k, mode="lazy", block_size=64):
+    def __init__(self, k, mode="lazy", block_size=None):
         if mode not in MODES:
             raise ValueError("neighbor mode must be one of %s, got %r" % (MODES, mode))
         self.k, self.mode, self.block_size = k, mode, block_size

@@ -73,6 +73,33 @@ def test_min_df_option(hand_corpus, tmp_path):
     assert PreparedData(str(tmp_path / "out")).vocab.words == ["<eos>", "<unk>", "alpha", "beta"]
 
 
+def test_upstream_vocab_order_is_first_appearance_in_upstream_reading_order(tmp_path):
+    # Reading order: train/pos, train/neg, train/unsup, each by file NAME as a string
+    # ("10_8.txt" < "2_8.txt" < "9_8.txt"); dev reviews (ids >= 10621/10625) are read too.
+    reviews = {
+        "train/pos": {2: "bb aa", 10: "cc bb", 9: "dd", 10700: "ee dd"},
+        "train/neg": {1: "ff aa ee", 3: "gg"},
+        "test/pos": {0: "zz"}, "test/neg": {0: "zz"},
+        "train/unsup": {5: "hh ff cc gg", 7: "hh dd"},
+    }
+    raw = write_tree(tmp_path / "raw", reviews)
+    _prepare(raw, tmp_path / "up", vocab_order="upstream", min_df=1)
+    up = PreparedData(str(tmp_path / "up")).vocab
+    # by hand: "10700_8" < "10_8" ("7" < "_"): "ee dd", "cc bb"; then 2_8 "bb aa", 9_8 "dd", 1_2 "ff aa ee",
+    # 3_2 "gg", unsup "hh ..."
+    assert up.words == ["<eos>", "<unk>", "ee", "dd", "cc", "bb", "aa", "ff", "gg", "hh"]
+    assert up.words[EOS_ID] == "<eos>" and up.words[UNK_ID] == "<unk>"
+    _prepare(raw, tmp_path / "freq", min_df=1)
+    freq = PreparedData(str(tmp_path / "freq"))
+    assert sorted(freq.vocab.words) == sorted(up.words) and freq.vocab.words != up.words
+    # the same reviews, only renumbered
+    up_data = PreparedData(str(tmp_path / "up"))
+    for split in ("train", "dev", "unlabeled"):
+        a, b = up_data.split(split), freq.split(split)
+        assert [up.decode(a.review(i)) for i in range(len(a))] == [freq.vocab.decode(b.review(i)) for i in range(len(b))]
+    assert "first appearance" in (tmp_path / "up" / "stats.md").read_text()
+
+
 def test_frequency_ties_break_by_word(tmp_path):
     reviews = {"train/pos": {1: "b a"}, "train/neg": {1: "a b"}, "test/pos": {1: "a"},
                "test/neg": {1: "b"}, "train/unsup": {1: "c c c c"}}

@@ -1,4 +1,4 @@
-"""Presets: ``paper`` (exact sizes, GPU), ``small`` (real IMDB on a CPU), ``tiny`` (synthetic, seconds).
+"""Presets: ``paper`` (exact sizes, GPU), ``small`` (real IMDB on a CPU), ``tiny`` (synthetic, seconds), ``upstream`` (the upstream iAdvT README command).
 
 Each preset file has a ``pretrain`` and a ``train`` section; command-line flags
 override single keys, and the resolved configuration goes to ``args.json``.
@@ -7,7 +7,7 @@ override single keys, and the resolved configuration goes to ``args.json``.
 import json
 import os
 
-PRESETS = ("paper", "small", "tiny")
+PRESETS = ("paper", "small", "tiny", "upstream")
 
 
 def load_preset(name, section):
