@@ -22,6 +22,103 @@ def _stacked(params):
     return F.reshape(w, (w.shape[0] * w.shape[1],) + w.shape[2:])
 
 
+class LSTMRecurrence(chainer.FunctionNode):
+    """The recurrent part of a one-layer LSTM over a length-sorted batch, as one graph node.
+
+    Inputs: ``gates_in`` (N, 4H), the input projections of all time steps
+    stacked time-major (step ``t`` holds the first ``sizes[t]`` sequences,
+    ``sizes`` non-increasing), ``h0``, ``c0`` (B, H) and the hidden weight
+    ``w`` (4H, H) with the gate blocks interleaved as ``F.lstm`` expects
+    (column ``4j + g`` for unit ``j`` and gate ``g`` in a, i, f, o order).
+    Per step ``z_t = gates_in_t + h_{t-1} W^T``, ``c_t = tanh(a) sigmoid(i) +
+    sigmoid(f) c_{t-1}``, ``h_t = sigmoid(o) tanh(c_t)``. Outputs: ``hs``
+    (N, H) and the final ``h``, ``c`` of every sequence (B, H).
+
+    Why a node of its own: per-step ``F.linear`` nodes make the backward pass
+    compute and sum one full (4H, H) weight gradient per time step (at H =
+    1024, 16 MB written, allocated and added per step: most of a paper-size
+    update on a CPU). Here the backward pass stacks the gate gradients of all
+    steps and forms the weight gradient in one matrix product
+    ``G^T [h_{t-1}]``. Gradients are first order only (no double backprop).
+    """
+
+    def __init__(self, sizes):
+        self.sizes = [int(s) for s in sizes]
+
+    def forward(self, inputs):
+        gates_in, h0, c0, w = inputs
+        xp = chainer.backend.get_array_module(gates_in)
+        n, hidden = gates_in.shape[0], w.shape[1]
+        hs = xp.empty((n, hidden), gates_in.dtype)
+        self.activated = xp.empty_like(gates_in)          # tanh(a), sigmoid(i), sigmoid(f), sigmoid(o)
+        self.cells = xp.empty((n, hidden), gates_in.dtype)
+        h, c = h0.copy(), c0.copy()
+        offset = 0
+        for size in self.sizes:
+            z = gates_in[offset:offset + size] + h[:size] @ w.T
+            gates = z.reshape(size, hidden, 4)
+            act = self.activated[offset:offset + size].reshape(size, hidden, 4)
+            act[:, :, 0] = xp.tanh(gates[:, :, 0])
+            act[:, :, 1:] = xp.tanh(gates[:, :, 1:] * 0.5) * 0.5 + 0.5      # sigmoid, as F.lstm computes it
+            c_new = act[:, :, 0] * act[:, :, 1] + act[:, :, 2] * c[:size]
+            h_new = act[:, :, 3] * xp.tanh(c_new)
+            self.cells[offset:offset + size] = c_new
+            hs[offset:offset + size] = h_new
+            c[:size], h[:size] = c_new, h_new
+            offset += size
+        self.retain_inputs((1, 2, 3))
+        self.retain_outputs((0,))
+        return hs, h, c
+
+    def _previous_states(self, hs, h0, c0):
+        """``h_{t-1}`` and ``c_{t-1}`` for every stacked row (N, H)."""
+        xp = chainer.backend.get_array_module(hs)
+        h_prev, c_prev = xp.empty_like(hs), xp.empty_like(self.cells)
+        h_prev[:self.sizes[0]], c_prev[:self.sizes[0]] = h0[:self.sizes[0]], c0[:self.sizes[0]]
+        offset = self.sizes[0]
+        previous = 0
+        for size in self.sizes[1:]:
+            h_prev[offset:offset + size] = hs[previous:previous + size]
+            c_prev[offset:offset + size] = self.cells[previous:previous + size]
+            previous, offset = offset, offset + size
+        return h_prev, c_prev
+
+    def backward(self, indexes, grad_outputs):
+        h0, c0, w = self.get_retained_inputs()
+        (hs,) = self.get_retained_outputs()
+        h0, c0, w, hs = h0.array, c0.array, w.array, hs.array
+        g_hs, g_hlast, g_clast = (None if g is None else g.array for g in grad_outputs)
+        xp = chainer.backend.get_array_module(hs)
+        n, hidden = hs.shape
+        batch = h0.shape[0]
+        h_prev, c_prev = self._previous_states(hs, h0, c0)
+        gh = xp.zeros((batch, hidden), hs.dtype) if g_hlast is None else g_hlast.copy()
+        gc = xp.zeros((batch, hidden), hs.dtype) if g_clast is None else g_clast.copy()
+        # Rows >= sizes[t] have ended before step t: their final-state gradients wait in gh/gc untouched
+        # until the loop reaches their last step, where they are the running gradients.
+        g_gates = xp.empty((n, 4 * hidden), hs.dtype)
+        offsets = [0]
+        for size in self.sizes[:-1]:
+            offsets.append(offsets[-1] + size)
+        for offset, size in zip(reversed(offsets), reversed(self.sizes)):
+            rows = slice(offset, offset + size)
+            dh = gh[:size] if g_hs is None else gh[:size] + g_hs[rows]
+            act = self.activated[rows].reshape(size, hidden, 4)
+            a, i, f, o = act[:, :, 0], act[:, :, 1], act[:, :, 2], act[:, :, 3]
+            tanh_c = xp.tanh(self.cells[rows])
+            dc = gc[:size] + dh * o * (1 - tanh_c * tanh_c)
+            dz = g_gates[rows].reshape(size, hidden, 4)
+            dz[:, :, 0] = dc * i * (1 - a * a)
+            dz[:, :, 1] = dc * a * i * (1 - i)
+            dz[:, :, 2] = dc * c_prev[rows] * f * (1 - f)
+            dz[:, :, 3] = dh * tanh_c * o * (1 - o)
+            gc[:size] = dc * f
+            gh[:size] = g_gates[rows] @ w
+        g_w = g_gates.T @ h_prev
+        grads = {0: g_gates, 1: gh, 2: gc, 3: g_w}
+        return tuple(chainer.Variable(grads[i]) for i in indexes)
+
+
 def lstm_sequences(rnn, hx, cx, xs):
     """``(hy, cy, ys)`` exactly like ``rnn(hx, cx, xs)`` for a one-layer uni-directional NStepLSTM.
 
@@ -52,19 +149,9 @@ def lstm_sequences(rnn, hx, cx, xs):
     steps = F.transpose_sequence([xs[i] for i in order])               # T items of (B_t, D)
     sizes = [len(s) for s in steps]
     projected = F.linear(F.concat(steps, axis=0), input_weight, bias)   # all steps at once
-    projected = F.split_axis(projected, np.cumsum(sizes)[:-1].tolist(), axis=0) if len(sizes) > 1 else [projected]
 
-    outputs, finished_h, finished_c = [], [], []
-    for gates_in, size in zip(projected, sizes):
-        if size < h.shape[0]:   # sequences that ended: keep their final state aside
-            h, h_done = F.split_axis(h, [size], axis=0)
-            c, c_done = F.split_axis(c, [size], axis=0)
-            finished_h.append(h_done)
-            finished_c.append(c_done)
-        c, h = F.lstm(c, gates_in + F.linear(h, hidden_weight))
-        outputs.append(h)
-    hy_sorted = F.concat([h] + finished_h[::-1], axis=0)
-    cy_sorted = F.concat([c] + finished_c[::-1], axis=0)
+    hs, hy_sorted, cy_sorted = LSTMRecurrence(sizes).apply((projected, h, c, hidden_weight))
+    outputs = F.split_axis(hs, np.cumsum(sizes)[:-1].tolist(), axis=0) if len(sizes) > 1 else [hs]
     inverse = np.argsort(order)
     inverse_xp = xp.asarray(inverse)
     hy = F.expand_dims(F.get_item(hy_sorted, inverse_xp), 0)

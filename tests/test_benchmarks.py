@@ -23,7 +23,7 @@ def test_plan_runs_the_naive_version_only_where_it_fits_and_one_step_at_paper_si
     assert "skipped" not in naive[1000]
     assert "85 GiB" in naive[87008]["skipped"]          # 12 bytes x 87008^2
     steps = {(s["size"], s.get("method") or s.get("softmax")): s["steps"] for s in specs if "size" in s}
-    assert steps[("small", "spgd")] == 20 and steps[("paper", "spgd")] == 1 and steps[("paper", "full")] == 1
+    assert steps[("small", "spgd")] == 50 and steps[("paper", "spgd")] == 1 and steps[("paper", "full")] == 1
     assert [s["method"] for s in specs if s["section"] == "classifier" and s["size"] == "small"] == \
         list(benchmarks.METHODS)
 
