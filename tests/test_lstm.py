@@ -9,16 +9,41 @@ import pytest
 from interpretable_adv.lstm import lstm_sequences
 
 
-@pytest.mark.parametrize("lengths, with_state, final_h_only", [((5, 3, 7, 1, 7), False, False), ((4, 4, 4), True, False),
-                                                               ((1,), True, False), ((6, 2, 9, 2), True, True)])
+CASES = [((5, 3, 7, 1, 7), False, False), ((4, 4, 4), True, False), ((1,), True, False), ((6, 2, 9, 2), True, True)]
+
+
+def _gpu_available():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+@pytest.mark.parametrize("lengths, with_state, final_h_only", CASES)
 def test_matches_nstep_lstm_outputs_and_gradients(lengths, with_state, final_h_only):
+    _compare_with_nstep_lstm(lengths, with_state, final_h_only, np)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("lengths, with_state, final_h_only", CASES)
+def test_matches_nstep_lstm_on_gpu(lengths, with_state, final_h_only):
+    import cupy
+    with chainer.using_config("use_cudnn", "never"):     # NStepLSTM's own CUDA path is the reference
+        _compare_with_nstep_lstm(lengths, with_state, final_h_only, cupy)
+
+
+def _compare_with_nstep_lstm(lengths, with_state, final_h_only, xp):
     rng = np.random.default_rng(0)
     with chainer.using_config("dtype", np.float64):
         rnn = L.NStepLSTM(1, 3, 4, 0.0)
     for name, param in rnn.namedparams():       # non-trivial biases
         param.array[...] = rng.standard_normal(param.shape)
-    xs = [rng.standard_normal((n, 3)) for n in lengths]
-    state = [rng.standard_normal((1, len(lengths), 4)) for _ in range(2)] if with_state else [None, None]
+    if xp is not np:
+        rnn.to_device("@cupy:0")
+    xs = [xp.asarray(rng.standard_normal((n, 3))) for n in lengths]
+    state = [xp.asarray(rng.standard_normal((1, len(lengths), 4))) for _ in range(2)] if with_state else [None, None]
 
     def run(function):
         rnn.cleargrads()
@@ -30,8 +55,11 @@ def test_matches_nstep_lstm_outputs_and_gradients(lengths, with_state, final_h_o
         else:
             loss = F.sum(hy * hy) + F.sum(cy) + sum(F.sum(y * (i + 1)) for i, y in enumerate(ys))
         loss.backward()
-        grads = {n: p.grad.copy() for n, p in rnn.namedparams()}
-        return hy.array, cy.array, [y.array for y in ys], grads, [x.grad for x in inputs], hx, cx
+        cpu = chainer.backends.cuda.to_cpu
+        grads = {n: cpu(p.grad) for n, p in rnn.namedparams()}
+        return (cpu(hy.array), cpu(cy.array), [cpu(y.array) for y in ys], grads,
+                [None if x.grad is None else cpu(x.grad) for x in inputs],
+                None if hx is None else cpu(hx.grad), None if cx is None else cpu(cx.grad))
 
     ref = run(rnn)
     ours = run(lambda hx, cx, inputs: lstm_sequences(rnn, hx, cx, inputs))
@@ -47,5 +75,5 @@ def test_matches_nstep_lstm_outputs_and_gradients(lengths, with_state, final_h_o
             continue
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     if with_state:
-        np.testing.assert_allclose(ours[5].grad, ref[5].grad, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(ours[6].grad, ref[6].grad, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours[5], ref[5], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours[6], ref[6], rtol=1e-9, atol=1e-12)
