@@ -86,7 +86,9 @@ def lstm_flops(tokens, reviews, embed_dim, hidden_dim, fc_dim=30, passes=1):
     four gate blocks: ``2 (D + H) 4H`` forward; backward computes gradients for
     both operands, twice that. The head adds ``2 H fc + 2 fc 2`` per review.
     """
-    forward = 2.0 * tokens * (embed_dim + hidden_dim) * 4 * hidden_dim + reviews * 2.0 * (hidden_dim * fc_dim + fc_dim * 2)
+    lstm = 2.0 * tokens * (embed_dim + hidden_dim) * 4 * hidden_dim
+    head = reviews * 2.0 * (hidden_dim * fc_dim + fc_dim * 2)
+    forward = lstm + head
     return 3.0 * forward * passes
 
 
@@ -98,7 +100,8 @@ def work_matmul(spec):
     for size in spec["sizes"]:
         cfg = resolve(size, "train", {})
         b, d, h = cfg["batchsize"], cfg["embed_dim"], cfg["hidden_dim"]
-        results.append(dict(_matmul_rate(xp, b * 100, d, 4 * h, 10), role="%s input projection (B*100 x D x 4H)" % size))
+        results.append(dict(_matmul_rate(xp, b * 100, d, 4 * h, 10),
+                            role="%s input projection (B*100 x D x 4H)" % size))
         results.append(dict(_matmul_rate(xp, b, h, 4 * h, 200), role="%s recurrent step (B x H x 4H)" % size))
     return {"rates": results}
 
@@ -366,7 +369,7 @@ def tables(records):
     if clf:
         out += ["### Classifier update step", "",
                 "| size | method | tokens/s | s/step | x baseline | x AdvT | new neighbour rows | GFLOP/s achieved "
-                "| of peak | peak extra MiB | peak RSS MiB (GPU: pool) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                "| of peak | peak extra MiB | peak RSS MiB (GPU: pool) |", "|---" * 11 + "|"]
         for r in clf:
             if "error" in r:
                 out.append("| %s | %s | error: %s |||||||||" % (r["size"], r["method"], r["error"]))
@@ -388,7 +391,8 @@ def tables(records):
                 "|---|---|---|---|---|---|---|---|"]
         for r in nb:
             if "skipped" in r or "error" in r:
-                out.append("| %s | | | %s | | %s | | |" % (_fmt(r["vocab"]), r["variant"], r.get("skipped") or r["error"]))
+                out.append("| %s | | | %s | | %s | | |"
+                           % (_fmt(r["vocab"]), r["variant"], r.get("skipped") or r["error"]))
                 continue
             out.append("| %s | %d | %d | %s | %s | %s | %s | %s |" % (
                 _fmt(r["vocab"]), r["dim"], r["k"], r["variant"], _fmt(r["rows"]), _fmt(r["seconds"], 2),

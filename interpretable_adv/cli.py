@@ -27,7 +27,8 @@ def build_parser():
     cli_training.add_arguments(train, "train")
     train.set_defaults(handler=cli_training.run_train)
 
-    evaluate = sub.add_parser("evaluate", help="Table 3 from the runs and Table 1 (LM perplexity of adversarial examples)",
+    evaluate = sub.add_parser("evaluate",
+                              help="Table 3 from the runs and Table 1 (LM perplexity of adversarial examples)",
                               description="Collect Table 3 and compute Table 1 on a fixed sample of test reviews.")
     evaluate.add_argument("--runs", default=os.path.join("runs", "small"),
                           help="directory holding baseline/, pretrained/, advt/, iadvt/, spgd/ runs")
@@ -59,7 +60,8 @@ def build_parser():
     upstream.add_compare_arguments(compare)
     compare.set_defaults(handler=upstream.run_compare)
     imp = sub.add_parser("import-upstream-lm", help="turn an upstream LM checkpoint into our lm.npz",
-                         description="Import an upstream iAdvT language-model checkpoint for `iadv train --pretrained`.")
+                         description="Import an upstream iAdvT language-model checkpoint "
+                                     "for `iadv train --pretrained`.")
     upstream.add_import_arguments(imp)
     imp.set_defaults(handler=upstream.run_import)
 

@@ -266,8 +266,8 @@ def comparison_markdown(ours, upstream, tokens_per_epoch=None):
     lines += ["", "Accuracies in percent. Ours computes the test accuracy once, with the best-on-dev model; "
               "upstream evaluates the test set after every epoch, so its 'test accuracy of the best-dev model' is "
               "the test line of the epoch with the highest dev accuracy (earliest on ties). Upstream tokens/s: "
-              "training tokens per epoch (%s) x epochs / wall time (which includes evaluation)."
-              % (("%d" % tokens_per_epoch) if tokens_per_epoch else "not given"), ""]
+              "the train split's tokens (%s, whole reviews) x epochs / wall time (which includes evaluation)."
+              % (("%d" % tokens_per_epoch) if tokens_per_epoch else "dataset not found: not computed"), ""]
     for run in runs:
         lines += ["## %s (%s: %s)" % (run.name, run.kind, run.source), ""]
         if run.meta:
@@ -294,6 +294,8 @@ def comparison_figure(ours, upstream):
             by_epoch.plot(*zip(*tests), "--o", color=line.get_color(), markersize=3, label="%s test" % run.name)
         by_time.plot([e["seconds"] / 3600.0 for e in run.epochs], [e["dev"] for e in run.epochs], "-",
                      color=line.get_color(), label=run.name)
+    from matplotlib.ticker import MaxNLocator
+    by_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
     by_epoch.set_xlabel("epoch")
     by_epoch.set_ylabel("accuracy (%)")
     by_time.set_xlabel("wall time (h)")
@@ -405,7 +407,8 @@ def import_upstream_lm(npz_path, upstream_words, our_words, vocab_hash, out_path
     wrong = ["%s %s (expected %s)" % (k, lstm[k].shape, expected[k]) for k in LSTM_KEYS
              if hidden is None or lstm[k].shape != expected[k]]
     if wrong:
-        raise UpstreamImportError("%s: LSTM shapes do not fit embed/W %s: %s" % (npz_path, embed.shape, "; ".join(wrong)))
+        raise UpstreamImportError("%s: LSTM shapes do not fit embed/W %s: %s"
+                                  % (npz_path, embed.shape, "; ".join(wrong)))
     if len(upstream_words) != n_vocab:
         raise UpstreamImportError("upstream vocabulary has %d words but %s has %d embedding rows: not the "
                                   "vocabulary this LM was trained with" % (len(upstream_words), npz_path, n_vocab))
@@ -422,7 +425,7 @@ def import_upstream_lm(npz_path, upstream_words, our_words, vocab_hash, out_path
     arrays.update({k: v.astype(np.float32) for k, v in lstm.items()})
     meta = {"vocab_hash": vocab_hash, "imported_from": os.path.abspath(npz_path), "format": "upstream-iadvt",
             "config": json.dumps({"embed_dim": int(dim), "hidden_dim": int(hidden), "n_vocab": len(our_words)}),
-            "identity_mapping": json.dumps(bool((rows == np.arange(len(rows))).all()) if len(rows) == n_vocab else False)}
+            "identity_mapping": json.dumps(len(rows) == n_vocab and bool((rows == np.arange(len(rows))).all()))}
     arrays.update({"meta/" + k: np.asarray(v) for k, v in meta.items()})
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     tmp = out_path + ".tmp.npz"
@@ -453,10 +456,13 @@ def run_compare(args):
         if len(set(names)) != len(names):
             for i, run in enumerate(upstream, 1):
                 run.name = "upstream%d:%s" % (i, run.name)
-        tokens = ours.summary.get("train_tokens_per_epoch")
-        if args.data:
+        # Upstream trains on every training review, whole: its tokens per epoch are the train split's
+        # (of --data, else of the dataset our run used), not our run's (which may be capped).
+        data = args.data or _run_data(args.ours)
+        tokens = None
+        if data and os.path.isfile(os.path.join(data, "train.npz")):
             from interpretable_adv.data import PreparedData
-            tokens = int(len(PreparedData(args.data).split("train").tokens))
+            tokens = int(len(PreparedData(data).split("train").tokens))
         out = args.out or os.path.join(args.ours, "comparison")
         written = write_comparison(ours, upstream, out, tokens)
     except (LogFormatError, FileNotFoundError) as exc:
@@ -466,6 +472,14 @@ def run_compare(args):
         print(f.read())
     print("written: %s" % ", ".join(written))
     return 0
+
+
+def _run_data(run_dir):
+    path = os.path.join(run_dir, "args.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("config", {}).get("data")
 
 
 def add_import_arguments(parser):

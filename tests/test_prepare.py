@@ -96,7 +96,8 @@ def test_upstream_vocab_order_is_first_appearance_in_upstream_reading_order(tmp_
     up_data = PreparedData(str(tmp_path / "up"))
     for split in ("train", "dev", "unlabeled"):
         a, b = up_data.split(split), freq.split(split)
-        assert [up.decode(a.review(i)) for i in range(len(a))] == [freq.vocab.decode(b.review(i)) for i in range(len(b))]
+        assert [up.decode(a.review(i)) for i in range(len(a))] == \
+            [freq.vocab.decode(b.review(i)) for i in range(len(b))]
     assert "first appearance" in (tmp_path / "up" / "stats.md").read_text()
 
 

@@ -1,4 +1,5 @@
-"""Presets: ``paper`` (exact sizes, GPU), ``small`` (real IMDB on a CPU), ``tiny`` (synthetic, seconds), ``upstream`` (the upstream iAdvT README command).
+"""Presets: ``paper`` (exact sizes, GPU), ``small`` (real IMDB on a CPU), ``tiny`` (synthetic, seconds),
+``upstream`` (the upstream iAdvT README command).
 
 Each preset file has a ``pretrain`` and a ``train`` section; command-line flags
 override single keys, and the resolved configuration goes to ``args.json``.
