@@ -237,3 +237,33 @@ def test_import_command_with_a_prepared_dataset(synthetic_prepared, tmp_path, ca
     assert "pass --upstream-vocab" in capsys.readouterr().err
     assert main(["import-upstream-lm", path, "--upstream-vocab", str(tmp_path / "none.txt"),
                  "--data", synthetic_prepared, "-o", out]) == 2
+
+
+# ----------------------------------------------------------------------------- the upstream preset
+
+def test_upstream_preset_mirrors_the_upstream_command():
+    from interpretable_adv.presets import resolve
+    from interpretable_adv.training.adversarial import resolved_eps
+
+    train = resolve("upstream", "train", {})
+    assert (train["method"], train["n_neighbors"], train["neighbor_interval"], train["neighbor_interval_unit"]) == \
+        ("iadvt", 10, 1, "epoch")
+    assert (train["perturbation_norm"], train["grad_clip"], train["lr"], train["lr_decay"]) == \
+        ("upstream", 5.0, 0.001, 0.9998)
+    assert (train["batchsize"], train["epoch"], train["max_length"], train["dropout_masks"]) == (32, 30, None, "fresh")
+    assert resolved_eps(train) == 15.0 and resolved_eps(dict(train, method="advt")) == 5.0
+    assert resolve("upstream", "pretrain", {})["bptt_len"] == 100
+    assert train["data"] == resolve("upstream", "pretrain", {})["data"] == "runs/data/imdb-upstream"
+
+
+def test_upstream_preset_trains_with_one_refresh_per_epoch(synthetic_prepared, tmp_path):
+    from interpretable_adv.presets import resolve
+    from interpretable_adv.training.classifier import train_classifier
+
+    config = resolve("upstream", "train", dict(data=synthetic_prepared, out=str(tmp_path / "run"), embed_dim=8,
+                                               hidden_dim=8, epoch=2, device=-1, eval_batchsize=64, progress=False))
+    results = train_classifier(config)
+    assert results["adversarial"]["eps"] == 15.0
+    assert results["adversarial"]["neighbor_refreshes"] == 1 + 2          # at the start, then after each epoch
+    run = upstream.parse_our_run(str(tmp_path / "run"))
+    assert [e["epoch"] for e in run.epochs] == [1, 2] and run.meta["n_neighbors"] == 10
