@@ -444,7 +444,7 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=50,
                         help="timed update steps per classifier/LM measurement (50 = one neighbour refresh window)")
     parser.add_argument("--paper-steps", type=int, default=1,
-                        help="timed steps at the paper size on CPU (one update takes 20-45 s there)")
+                        help="timed steps at the paper size on CPU (one update takes 7-18 s there)")
     parser.add_argument("--vocab-sizes", nargs="+", type=int, default=[10000, 30000, 87008])
     parser.add_argument("--dim", type=int, default=256, help="embedding size for the neighbour section")
     parser.add_argument("-k", type=int, default=15, help="neighbours per word (K)")

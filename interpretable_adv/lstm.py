@@ -22,6 +22,11 @@ def _stacked(params):
     return F.reshape(w, (w.shape[0] * w.shape[1],) + w.shape[2:])
 
 
+def _flush_subnormals(x):
+    """Set the subnormal entries of ``x`` to zero, in place."""
+    np.copyto(x, 0, where=np.abs(x) < np.finfo(x.dtype).tiny)
+
+
 class LSTMRecurrence(chainer.FunctionNode):
     """The recurrent part of a one-layer LSTM over a length-sorted batch, as one graph node.
 
@@ -40,6 +45,13 @@ class LSTMRecurrence(chainer.FunctionNode):
     update on a CPU). Here the backward pass stacks the gate gradients of all
     steps and forms the weight gradient in one matrix product
     ``G^T [h_{t-1}]``. Gradients are first order only (no double backprop).
+
+    On a CPU the backward pass flushes subnormal gradient values (below
+    ``finfo(dtype).tiny``, 1.2e-38 for float32) to zero, as a GPU's
+    flush-to-zero mode does: over hundreds of steps the gradient of a long
+    review decays into that range, where x86 arithmetic is 15-70x slower
+    (measured: a (32, 4096) x (4096, 1024) product takes 170 ms instead of
+    2.4 ms), while such values change no parameter (Adam's eps alone is 1e-8).
     """
 
     def __init__(self, sizes):
@@ -97,6 +109,7 @@ class LSTMRecurrence(chainer.FunctionNode):
         # Rows >= sizes[t] have ended before step t: their final-state gradients wait in gh/gc untouched
         # until the loop reaches their last step, where they are the running gradients.
         g_gates = xp.empty((n, 4 * hidden), hs.dtype)
+        flush = xp is np
         offsets = [0]
         for size in self.sizes[:-1]:
             offsets.append(offsets[-1] + size)
@@ -112,8 +125,13 @@ class LSTMRecurrence(chainer.FunctionNode):
             dz[:, :, 1] = dc * a * i * (1 - i)
             dz[:, :, 2] = dc * c_prev[rows] * f * (1 - f)
             dz[:, :, 3] = dh * tanh_c * o * (1 - o)
+            if flush:
+                _flush_subnormals(dz)
             gc[:size] = dc * f
             gh[:size] = g_gates[rows] @ w
+            if flush:
+                _flush_subnormals(gc[:size])
+                _flush_subnormals(gh[:size])
         g_w = g_gates.T @ h_prev
         grads = {0: g_gates, 1: gh, 2: gc, 3: g_w}
         return tuple(chainer.Variable(grads[i]) for i in indexes)

@@ -77,3 +77,11 @@ def _compare_with_nstep_lstm(lengths, with_state, final_h_only, xp):
     if with_state:
         np.testing.assert_allclose(ours[5], ref[5], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(ours[6], ref[6], rtol=1e-9, atol=1e-12)
+
+
+def test_subnormal_gradients_are_flushed_to_zero_by_hand():
+    from interpretable_adv.lstm import _flush_subnormals
+
+    x = np.array([1e-39, -1e-40, 1.2e-38, -2e-38, 0.0, 1.0], np.float32)   # float32 tiny = 1.1755e-38
+    _flush_subnormals(x)
+    np.testing.assert_array_equal(x, np.array([0.0, 0.0, 1.2e-38, -2e-38, 0.0, 1.0], np.float32))
