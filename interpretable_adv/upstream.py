@@ -1,6 +1,8 @@
 """Runs of the upstream iAdvT code (Sato et al., aonotas/interpretable-adv) beside ours.
 
-* :func:`parse_upstream_log` reads an upstream training log;
+* :func:`parse_upstream_log` reads an upstream training log
+  (:func:`parse_upstream_checkpoints`: the dev/test figures in upstream's
+  checkpoint names, when the log is lost);
   :func:`parse_our_run` reads one of our run directories (Chainer's ``log`` plus
   ``results.json``). Both give a :class:`RunLog`: one row per epoch with dev
   and test accuracy (percent) and the wall time at the end of the epoch.
@@ -168,6 +170,46 @@ def _message(message, where):
     return None, None
 
 
+CHECKPOINT = re.compile(r"^(?P<name>.+)_(?P<epoch>\d+)_dev_acc_(?P<dev>" + NUMBER + r")_test_acc_(?P<test>"
+                        + NUMBER + r")\.model$")
+
+
+def parse_upstream_checkpoints(directory):
+    """Runs from upstream checkpoint names ``{name}_{epoch}_dev_acc_{dev}_test_acc_{test}.model``.
+
+    For a user who kept upstream's checkpoints but not its log. Upstream saves
+    a model when dev accuracy improves, so only those epochs appear; the
+    accuracies are taken as written (percent, as in the log), the epoch
+    number as in the log (from 0, reported + 1 when the first one is 0), and
+    there is no wall time. One :class:`RunLog` per ``name``.
+    """
+    if not os.path.isdir(directory):
+        raise LogFormatError("%s: no such directory" % directory)
+    runs = {}
+    for entry in sorted(os.listdir(directory)):
+        match = CHECKPOINT.match(entry)
+        if match:
+            runs.setdefault(match.group("name"), []).append(
+                {"logged_epoch": int(match.group("epoch")), "dev": float(match.group("dev")),
+                 "test": float(match.group("test"))})
+    if not runs:
+        raise LogFormatError("%s: no file named {name}_{epoch}_dev_acc_{dev}_test_acc_{test}.model" % directory)
+    out = []
+    for name, rows in sorted(runs.items()):
+        rows.sort(key=lambda r: r["logged_epoch"])
+        offset = 1 if rows[0]["logged_epoch"] == 0 else 0
+        epochs = [{"epoch": r["logged_epoch"] + offset, "dev": r["dev"], "test": r["test"], "seconds": None,
+                   "improved": True} for r in rows]
+        out.append(RunLog(name, directory, "upstream", epochs, {"from": "checkpoint names"},
+                          {"wall_time_s": None, "neighbor_refreshes": None}))
+    return out
+
+
+def parse_upstream(path):
+    """Upstream runs from a log file, or from a directory of upstream checkpoints: a list of RunLogs."""
+    return parse_upstream_checkpoints(path) if os.path.isdir(path) else [parse_upstream_log(path)]
+
+
 def parse_our_run(run_dir, name=None):
     """Read one of our classifier runs (``log``, ``results.json``, ``args.json``) into a :class:`RunLog`."""
     log_path = os.path.join(run_dir, "log")
@@ -292,8 +334,10 @@ def comparison_figure(ours, upstream):
         tests = [(e["epoch"], e["test"]) for e in run.epochs if e["test"] is not None]
         if tests:
             by_epoch.plot(*zip(*tests), "--o", color=line.get_color(), markersize=3, label="%s test" % run.name)
-        by_time.plot([e["seconds"] / 3600.0 for e in run.epochs], [e["dev"] for e in run.epochs], "-",
-                     color=line.get_color(), label=run.name)
+        timed = [e for e in run.epochs if e.get("seconds") is not None]
+        if timed:
+            by_time.plot([e["seconds"] / 3600.0 for e in timed], [e["dev"] for e in timed], "-",
+                         color=line.get_color(), label=run.name)
     from matplotlib.ticker import MaxNLocator
     by_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
     by_epoch.set_xlabel("epoch")
@@ -439,7 +483,9 @@ def import_upstream_lm(npz_path, upstream_words, our_words, vocab_hash, out_path
 
 def add_compare_arguments(parser):
     parser.add_argument("--ours", required=True, help="our run directory (of `iadv train`)")
-    parser.add_argument("--upstream", nargs="+", required=True, metavar="LOG", help="upstream training log(s)")
+    parser.add_argument("--upstream", nargs="+", required=True, metavar="LOG",
+                        help="upstream training log(s), or directories of upstream checkpoints "
+                             "({name}_{epoch}_dev_acc_{dev}_test_acc_{test}.model) when the log is lost")
     parser.add_argument("--out", "-o", default=None, help="output directory (default: OURS/comparison)")
     parser.add_argument("--data", default=None,
                         help="prepared dataset whose train split sets upstream's tokens per epoch "
@@ -451,7 +497,7 @@ def run_compare(args):
 
     try:
         ours = parse_our_run(args.ours)
-        upstream = [parse_upstream_log(path) for path in args.upstream]
+        upstream = [run for path in args.upstream for run in parse_upstream(path)]
         names = [r.name for r in [ours] + upstream]
         if len(set(names)) != len(names):
             for i, run in enumerate(upstream, 1):

@@ -267,3 +267,25 @@ def test_upstream_preset_trains_with_one_refresh_per_epoch(synthetic_prepared, t
     assert results["adversarial"]["neighbor_refreshes"] == 1 + 2          # at the start, then after each epoch
     run = upstream.parse_our_run(str(tmp_path / "run"))
     assert [e["epoch"] for e in run.epochs] == [1, 2] and run.meta["n_neighbors"] == 10
+
+
+def test_checkpoint_names_stand_in_for_a_lost_log(tmp_path, capsys):
+    saved = tmp_path / "upstream_models"
+    saved.mkdir()
+    for name in ("imdb_iadv_0_dev_acc_85.1_test_acc_84.7.model", "imdb_iadv_2_dev_acc_87.25_test_acc_86.9.model",
+                 "imdb_adv_1_dev_acc_86.0_test_acc_85.5.model", "notes.txt", "imdb_iadv_x_dev_acc_1_test_acc_2.model"):
+        (saved / name).write_bytes(b"HDF5 stand-in")
+    runs = upstream.parse_upstream_checkpoints(str(saved))
+    assert [r.name for r in runs] == ["imdb_adv", "imdb_iadv"]
+    iadv = runs[1]
+    assert [(e["epoch"], e["dev"], e["test"]) for e in iadv.epochs] == [(1, 85.1, 84.7), (3, 87.25, 86.9)]
+    assert iadv.best_dev()["epoch"] == 3 and all(e["seconds"] is None for e in iadv.epochs)
+    out = tmp_path / "cmp"
+    assert main(["compare-upstream", "--ours", our_run(tmp_path / "iadvt"), "--upstream", str(saved),
+                 "--out", str(out)]) == 0
+    text = (out / "comparison.md").read_text()
+    assert "| 3 | 87.25 | 86.90 | - |" in text and "## imdb_adv (upstream" in text
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(upstream.LogFormatError, match="no file named"):
+        upstream.parse_upstream_checkpoints(str(empty))
