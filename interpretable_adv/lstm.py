@@ -6,9 +6,11 @@ memory grows as ``T x 4H x (D + H)`` (about 21 MB per step at H = 1024,
 D = 256, i.e. tens of GB for one 2,500-word review). :func:`lstm_sequences`
 computes the same function with the same parameters (``w0..w7``, ``b0..b7``)
 but stacks the weights once per call, projects the inputs of all time steps
-in one matrix product, and per step only multiplies the hidden state. Its
-outputs and gradients equal ``NStepLSTM``'s (tested). With cuDNN on a GPU the
-link's own (cuDNN) implementation is used instead.
+in one matrix product, and runs the recurrence as one graph node
+(:class:`LSTMRecurrence`) whose backward pass forms the hidden weight's
+gradient in one matrix product. Its outputs and gradients equal
+``NStepLSTM``'s (tested, CPU and GPU). With cuDNN on a GPU the link's own
+(cuDNN) implementation is used instead.
 """
 
 import chainer
