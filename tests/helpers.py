@@ -55,3 +55,12 @@ class KillAt(chainer.training.Extension):
     def __call__(self, trainer):
         if trainer.updater.iteration == self.at:
             raise KeyboardInterrupt("killed for the test")
+
+
+def gpu_available():
+    """Whether CuPy is importable and sees a CUDA GPU (for ``skipif`` on GPU tests)."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False

@@ -8,14 +8,7 @@ import pytest
 
 from interpretable_adv import adversarial as adv
 from interpretable_adv.kernels import TOPK_MASK_NAME, TOPK_MASK_SOURCE
-
-
-def _gpu_available():
-    try:
-        import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+from tests.helpers import gpu_available
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
@@ -29,7 +22,7 @@ def test_kernel_source_compiles_with_nvcc(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.skipif(not gpu_available(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("sigma", [0.0, 0.5, 0.75, 0.9])
 def test_kernel_matches_reference_on_random_inputs(sigma):
     import cupy

@@ -7,17 +7,10 @@ import numpy as np
 import pytest
 
 from interpretable_adv.lstm import lstm_sequences
+from tests.helpers import gpu_available
 
 
 CASES = [((5, 3, 7, 1, 7), False, False), ((4, 4, 4), True, False), ((1,), True, False), ((6, 2, 9, 2), True, True)]
-
-
-def _gpu_available():
-    try:
-        import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
 
 
 @pytest.mark.parametrize("lengths, with_state, final_h_only", CASES)
@@ -26,7 +19,7 @@ def test_matches_nstep_lstm_outputs_and_gradients(lengths, with_state, final_h_o
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.skipif(not gpu_available(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("lengths, with_state, final_h_only", CASES)
 def test_matches_nstep_lstm_on_gpu(lengths, with_state, final_h_only):
     import cupy
