@@ -11,6 +11,7 @@ import os
 import time
 
 import chainer
+import chainer.functions as F
 import numpy as np
 from chainer import training
 from chainer.training import extensions, triggers
@@ -95,14 +96,53 @@ def build_classifier(config, n_vocab):
 
 
 def evaluate(model_loss, dataset, batch_size, device):
-    """Accuracy and loss of ``model_loss`` on ``dataset`` (dropout off)."""
+    """Accuracy, loss and predicted-class shares of ``model_loss`` on ``dataset``.
+
+    Under ``chainer.using_config('train', False)`` (dropout off, so two calls
+    give identical results) and without a graph. Every figure is over
+    examples, not batches: accuracy = correct predictions / examples, loss =
+    summed cross-entropy / examples, so a short last batch weighs what it
+    holds. ``majority_share`` is the share of the most frequent predicted
+    class (1.0 for a model that predicts one class for every review).
+    """
+    predictor = model_loss.predictor
     iterator = BucketIterator(dataset, batch_size, repeat=False, shuffle=False)
-    evaluator = extensions.Evaluator(iterator, model_loss, converter=review_converter, device=device)
-    reporter = chainer.Reporter()
-    reporter.add_observer("main", model_loss)
-    with reporter:
-        result = evaluator.evaluate()
-    return {"accuracy": float(result["main/accuracy"]), "loss": float(result["main/loss"])}
+    correct, total_loss, n = 0, 0.0, 0
+    counts = None
+    with chainer.using_config("train", False), chainer.no_backprop_mode():
+        for batch in iterator:
+            xs, t = review_converter(batch, device)
+            logits = predictor(xs)
+            total_loss += float(F.softmax_cross_entropy(logits, t, reduce="no").array.sum())
+            predicted = chainer.backends.cuda.to_cpu(logits.array.argmax(axis=1))
+            labels = chainer.backends.cuda.to_cpu(t)
+            correct += int((predicted == labels).sum())
+            batch_counts = np.bincount(predicted, minlength=logits.shape[1])
+            counts = batch_counts if counts is None else counts + batch_counts
+            n += len(labels)
+    if n == 0:
+        raise ValueError("cannot evaluate on an empty dataset")
+    return {"accuracy": correct / n, "loss": total_loss / n, "examples": n,
+            "majority_share": float(counts.max()) / n, "predicted_counts": counts.tolist()}
+
+
+class AccuracyEvaluator(training.Extension):
+    """Dev evaluation for the trainer: reports ``validation/main/{accuracy,loss,majority_share}``.
+
+    Replaces Chainer's ``Evaluator``, whose accuracy is the mean of per-batch
+    means; this one counts examples (see :func:`evaluate`).
+    """
+
+    trigger = 1, "epoch"
+    priority = training.PRIORITY_WRITER
+
+    def __init__(self, model_loss, dataset, batch_size, device):
+        self.model_loss, self.dataset = model_loss, dataset
+        self.batch_size, self.device = batch_size, device
+
+    def __call__(self, trainer):
+        result = evaluate(self.model_loss, self.dataset, self.batch_size, self.device)
+        chainer.report({"validation/main/" + key: result[key] for key in ("accuracy", "loss", "majority_share")})
 
 
 METHODS = ("baseline", "advt", "iadvt", "spgd")
@@ -163,12 +203,11 @@ def train_classifier(config, extra_extensions=()):
         trainer.extend(NeighborRefresh(neighbors, model.embed, device),
                        trigger=(config["neighbor_interval"], config["neighbor_interval_unit"]))
     trainer.extend(extensions.ExponentialShift("alpha", config["lr_decay"]), trigger=(1, "iteration"))
-    dev_iterator = BucketIterator(dev, config["eval_batchsize"], repeat=False, shuffle=False)
-    trainer.extend(extensions.Evaluator(dev_iterator, model_loss, converter=review_converter, device=device),
-                   trigger=(1, "epoch"))
+    trainer.extend(AccuracyEvaluator(model_loss, dev, config["eval_batchsize"], device), trigger=(1, "epoch"))
     trainer.extend(extensions.snapshot_object(model, "best_model.npz"),
                    trigger=triggers.MaxValueTrigger("validation/main/accuracy", (1, "epoch")))
-    keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy"]
+    keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy",
+            "validation/main/majority_share"]
     if config["method"] != "baseline":
         keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share"]
     add_standard_extensions(trainer, config, keys + ["main/tokens_per_sec", "alpha", "elapsed_time"], (1, "epoch"))
@@ -194,7 +233,12 @@ def train_classifier(config, extra_extensions=()):
         "best_epoch": best["epoch"] if best else None,
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
-        "dev_curve": [{"epoch": e["epoch"], "accuracy": e["validation/main/accuracy"]} for e in log],
+        "test_examples": test["examples"],
+        "test_majority_share": test["majority_share"],
+        "test_predicted_counts": test["predicted_counts"],
+        "dev_majority_share_best": best.get("validation/main/majority_share") if best else None,
+        "dev_curve": [{"epoch": e["epoch"], "accuracy": e["validation/main/accuracy"],
+                       "majority_share": e.get("validation/main/majority_share")} for e in log],
         "train_examples": len(train),
         "train_tokens_per_epoch": train.n_tokens,
         "tokens_per_sec_mean": float(np.mean(speeds)) if speeds else None,
