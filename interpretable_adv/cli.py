@@ -42,6 +42,15 @@ def build_parser():
     evaluate.add_argument("--table3-only", action="store_true", help="only collect Table 3 from the runs")
     evaluate.set_defaults(handler=_run_evaluate)
 
+    summarize = sub.add_parser("summarize", help="Tables 3 and 1 over seeds (RUNS/seedN/...): mean +- sd",
+                               description="Aggregate the seedN/ run directories of a reproduction: Table 3 and "
+                                           "Table 1 as mean +- sd with every seed's value, degenerate models "
+                                           "flagged; writes RUNS/eval/{table3.md,table1.md,summary.json,table3.png}.")
+    summarize.add_argument("--runs", default=os.path.join("runs", "small"), help="directory holding seedN/")
+    summarize.add_argument("--data", default=None, help="prepared dataset (default: the one the runs used)")
+    summarize.add_argument("--out", "-o", default=None, help="output directory (default: RUNS/eval)")
+    summarize.set_defaults(handler=_run_summarize)
+
     from interpretable_adv import interpret
     show = sub.add_parser("interpret", help="show a test review and its adversarial versions (changed words marked)",
                           description=interpret.__doc__.splitlines()[0])
@@ -91,10 +100,13 @@ def _run_evaluate(args):
         if data is None:
             raise FileNotFoundError("%s: no run with args.json found; pass --data" % args.runs)
         if args.table3_only:
-            from interpretable_adv.report import table3, table3_markdown
+            from interpretable_adv.report import degenerate_warnings, is_paper_imdb, table3, table3_markdown
             os.makedirs(out, exist_ok=True)
+            rows = table3(args.runs)
+            for line in degenerate_warnings(rows, args.runs.rstrip("/") + "/"):
+                print(line, file=sys.stderr)
             with open(os.path.join(out, "table3.md"), "w") as f:
-                f.write(table3_markdown(table3(args.runs)))
+                f.write(table3_markdown(rows, is_paper_imdb(data)))
         else:
             run_evaluation(args.runs, lm, data, out, args.sample, args.seed, args.device, args.progress)
     except (FileNotFoundError, ValueError) as exc:
@@ -104,6 +116,23 @@ def _run_evaluate(args):
         with open(os.path.join(out, name)) as f:
             print(f.read())
     print("written to %s (results.json, table1.md, table3.md, examples.jsonl)" % out)
+    return 0
+
+
+def _run_summarize(args):
+    from interpretable_adv.summary import summarize
+
+    out = args.out or os.path.join(args.runs, "eval")
+    try:
+        summary = summarize(args.runs, out, args.data)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print("iadv summarize: error: %s" % exc, file=sys.stderr)
+        return 2
+    names = ("table3.md", "table1.md") if summary["table1"] is not None else ("table3.md",)
+    for name in names:
+        with open(os.path.join(out, name)) as f:
+            print(f.read())
+    print("written to %s (summary.json, table3.png, %s)" % (out, ", ".join(names)))
     return 0
 
 

@@ -28,6 +28,7 @@ TABLE3_ROWS = (("baseline", "Baseline", 89.83), ("pretrained", "Pretrained", 92.
                ("advt", "Pretrained w/AdvT-Text", 93.58), ("iadvt", "Pretrained w/iAdvT-Text", 93.58),
                ("spgd", "Pretrained w/SPGD (1 iter, 75% sparsity)", 93.54))
 PAPER_TABLE1 = {"original": 117.93, "advt": 122.53, "iadvt": 123.86, "spgd": 119.02}
+METHOD_TITLES = {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}
 VARIANTS = ("direction", "nearest", "continuous")
 HEADLINE = "direction"
 
@@ -132,20 +133,27 @@ def summarize(original_nll, records_by_method, reviews):
     return table
 
 
-def table1_markdown(table, sample, seed):
+def table1_markdown(table, sample, seed, comparable=True):
+    """Markdown Table 1; ``comparable=False`` (not the paper's IMDB) omits the paper's columns."""
     lines = ["# Table 1: adversarial quality (LM perplexity)", "",
-             "Sample: %d test reviews (seed %d). Headline variant: `%s`." % (sample, seed, HEADLINE), "",
-             "| attack | perplexity (%s) | gap | paper perplexity | paper gap | words changed | flip rate |"
-             % HEADLINE, "|---|---|---|---|---|---|---|"]
+             "Sample: %d test reviews (seed %d). Headline variant: `%s`." % (sample, seed, HEADLINE)]
+    if not comparable:
+        lines.append("These runs are NOT on the paper's IMDB split (e.g. the synthetic corpus): the paper's "
+                     "figures do not apply and are not shown.")
+    lines += ["", "| attack | perplexity (%s) | gap |%s words changed | flip rate |"
+              % (HEADLINE, " paper perplexity | paper gap |" if comparable else ""),
+              "|---|---|---|---|---|" + ("---|---|" if comparable else "")]
     original = table["original"]["perplexity"]
-    lines.append("| None (original reviews) | %.2f | 0.00 | %.2f | 0.00 | 0 | 0 |" % (original, PAPER_TABLE1["original"]))
+    paper = " %.2f | 0.00 |" % PAPER_TABLE1["original"] if comparable else ""
+    lines.append("| None (original reviews) | %.2f | 0.00 |%s 0 | 0 |" % (original, paper))
     for method in ADVERSARIAL_METHODS:
         if method not in table:
             continue
         row = table[method][HEADLINE]
-        lines.append("| %s | %.2f | %+.2f | %.2f | %+.2f | %.1f%% | %.1f%% |" % (
-            {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}[method], row["perplexity"], row["gap"],
-            PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"],
+        paper = (" %.2f | %+.2f |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
+                 if comparable else "")
+        lines.append("| %s | %.2f | %+.2f |%s %.1f%% | %.1f%% |" % (
+            METHOD_TITLES[method], row["perplexity"], row["gap"], paper,
             100 * row["words_changed"], 100 * row["flip_rate"]))
     lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | mean per-review perplexity | "
               "words changed | flip rate |", "|---|---|---|---|---|---|---|"]
@@ -162,25 +170,64 @@ def table1_markdown(table, sample, seed):
     return "\n".join(lines) + "\n"
 
 
+DEGENERATE_SHARE = 0.9
+PAPER_SPLIT_SIZES = {"train": 21246, "dev": 3754, "test": 25000}
+
+
+def is_paper_imdb(data_dir):
+    """Whether ``data_dir`` was prepared from the real IMDB with the paper's split (so the paper's figures compare)."""
+    path = os.path.join(data_dir, "stats.json")
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        table2 = json.load(f).get("table2", {})
+    return all(table2.get(split, {}).get("examples") == n for split, n in PAPER_SPLIT_SIZES.items())
+
+
+def is_degenerate(majority_share):
+    """A model that predicts one class for more than 90% of the test reviews."""
+    return majority_share is not None and majority_share > DEGENERATE_SHARE
+
+
 def table3(runs_dir):
+    """Table 3 rows of one set of runs: test and best dev accuracy (%), test majority-class share."""
     rows = []
     for name, title, paper in TABLE3_ROWS:
         path = os.path.join(runs_dir, name, "results.json")
         result = json.load(open(path)) if os.path.isfile(path) else None
+        majority = None if result is None else result.get("test_majority_share")
         rows.append({"run": name, "model": title, "paper": paper,
                      "test_accuracy": None if result is None else 100 * result["test_accuracy"],
                      "dev_accuracy": None if result is None or result["dev_accuracy_best"] is None
-                     else 100 * result["dev_accuracy_best"]})
+                     else 100 * result["dev_accuracy_best"],
+                     "majority_share": majority, "degenerate": is_degenerate(majority)})
     return rows
 
 
-def table3_markdown(rows):
-    lines = ["# Table 3: test accuracy", "", "Test accuracy is computed once per run, after training, with the "
-             "best-on-dev model.", "", "| model | test accuracy | paper | dev accuracy (best) |", "|---|---|---|---|"]
+def degenerate_warnings(rows, where=""):
+    """One line per degenerate model (for stderr)."""
+    return ["warning: %s%s predicts one class for %.1f%% of the test reviews (> %d%%): a degenerate model"
+            % (where, row["run"], 100 * row["majority_share"], 100 * DEGENERATE_SHARE)
+            for row in rows if row["degenerate"]]
+
+
+def table3_markdown(rows, comparable=True):
+    """Markdown Table 3 of one set of runs; ``comparable=False`` (not the paper's IMDB) omits the paper column."""
+    caption = ("Test accuracy is computed once per run, after training, with the best-on-dev model (dropout off, "
+               "correct predictions / reviews). `majority` = share of the test reviews assigned the most frequent "
+               "predicted class; a model above %d%% is marked DEGENERATE." % (100 * DEGENERATE_SHARE))
+    if not comparable:
+        caption += (" These runs are NOT on the paper's IMDB split (e.g. the synthetic corpus): the paper's "
+                    "figures do not apply and are not shown.")
+    header = "| model | test accuracy | majority | dev accuracy (best) |" + (" paper |" if comparable else "")
+    lines = ["# Table 3: test accuracy", "", caption, "", header, "|---|---|---|---|" + ("---|" if comparable else "")]
     for row in rows:
         ours = "not run" if row["test_accuracy"] is None else "%.2f" % row["test_accuracy"]
         dev = "-" if row["dev_accuracy"] is None else "%.2f" % row["dev_accuracy"]
-        lines.append("| %s | %s | %.2f | %s |" % (row["model"], ours, row["paper"], dev))
+        majority = "-" if row["majority_share"] is None else "%.1f%%%s" % (
+            100 * row["majority_share"], " DEGENERATE" if row["degenerate"] else "")
+        line = "| %s | %s | %s | %s |" % (row["model"], ours, majority, dev)
+        lines.append(line + (" %.2f |" % row["paper"] if comparable else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -193,8 +240,11 @@ def run_evaluation(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_
     data = PreparedData(data_dir)
     os.makedirs(out, exist_ok=True)
     rows = table3(runs_dir)
+    comparable = is_paper_imdb(data_dir)
+    for line in degenerate_warnings(rows, runs_dir.rstrip("/") + "/"):
+        print(line, file=sys.stderr)
     with open(os.path.join(out, "table3.md"), "w") as f:
-        f.write(table3_markdown(rows))
+        f.write(table3_markdown(rows, comparable))
     methods = [m for m in ADVERSARIAL_METHODS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
     lm, lm_hash = load_lm(lm_path, len(data.vocab), device)
     if lm_hash != data.vocab.hash:
@@ -213,7 +263,7 @@ def run_evaluation(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_
     original_nll = [ev.review_nll(lm, device.send(ids)) for ids, _ in reviews]
     table = summarize(original_nll, records_by_method, reviews)
     with open(os.path.join(out, "table1.md"), "w") as f:
-        f.write(table1_markdown(table, len(reviews), seed))
+        f.write(table1_markdown(table, len(reviews), seed, comparable))
     with open(os.path.join(out, "examples.jsonl"), "w") as f:
         for i, (index, (ids, label)) in enumerate(zip(indices, reviews)):
             entry = {"test_index": int(index), "label": int(label), "tokens": data.vocab.decode(ids.tolist()),
@@ -227,6 +277,7 @@ def run_evaluation(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_
                                          for v in VARIANTS}}
             f.write(json.dumps(entry) + "\n")
     results = {"table1": table, "table3": rows, "sample": len(reviews), "seed": seed, "headline": HEADLINE,
+               "comparable_to_paper": comparable,
                "definitions": DEFINITIONS, "lm": lm_path, "runs": runs_dir}
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)

@@ -1,0 +1,236 @@
+"""``iadv summarize``: Tables 3 and 1 over seeds (mean +- sd, every seed's value, degenerate models flagged).
+
+Reads a reproduction directory laid out by ``experiments/reproduce_small.sh``::
+
+    RUNS/lm/                       the language model (trained once)
+    RUNS/seed0/{baseline,pretrained,advt,iadvt,spgd}/results.json
+    RUNS/seed0/eval/results.json   Table 1 of that seed's classifiers (``iadv evaluate``)
+    RUNS/seed1/...
+
+and writes ``RUNS/eval/table3.md``, ``table1.md``, ``summary.json`` and
+``table3.png``. ``sd`` is the sample standard deviation over seeds (ddof 1;
+0 for a single seed). The paper kept the best of 5 runs; we report all.
+"""
+
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+from interpretable_adv.report import (
+    ADVERSARIAL_METHODS,
+    DEGENERATE_SHARE,
+    HEADLINE,
+    METHOD_TITLES,
+    PAPER_TABLE1,
+    TABLE3_ROWS,
+    VARIANTS,
+    is_paper_imdb,
+    table3,
+)
+
+
+def seed_dirs(runs_dir):
+    """``{seed: path}`` of the ``seedN`` subdirectories of ``runs_dir``."""
+    found = {}
+    for name in os.listdir(runs_dir) if os.path.isdir(runs_dir) else ():
+        match = re.fullmatch(r"seed(\d+)", name)
+        if match and os.path.isdir(os.path.join(runs_dir, name)):
+            found[int(match.group(1))] = os.path.join(runs_dir, name)
+    return dict(sorted(found.items()))
+
+
+def mean_sd(values):
+    """(mean, sample sd) of the non-None values; (None, None) when there are none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarize_table3(seeds):
+    """Per Table 3 row: each seed's test/dev accuracy and majority share, their mean and sd, degenerate seeds."""
+    per_seed = {seed: {row["run"]: row for row in table3(path)} for seed, path in seeds.items()}
+    rows = []
+    for name, title, paper in TABLE3_ROWS:
+        cells = {seed: per_seed[seed][name] for seed in seeds if per_seed[seed][name]["test_accuracy"] is not None}
+        test = mean_sd([c["test_accuracy"] for c in cells.values()])
+        dev = mean_sd([c["dev_accuracy"] for c in cells.values()])
+        rows.append({"run": name, "model": title, "paper": paper,
+                     "test_mean": test[0], "test_sd": test[1], "dev_mean": dev[0], "dev_sd": dev[1],
+                     "majority_max": max((c["majority_share"] for c in cells.values()
+                                          if c["majority_share"] is not None), default=None),
+                     "degenerate_seeds": [seed for seed, c in cells.items() if c["degenerate"]],
+                     "seeds": {str(seed): {"test_accuracy": c["test_accuracy"], "dev_accuracy": c["dev_accuracy"],
+                                           "majority_share": c["majority_share"]} for seed, c in cells.items()}})
+    return rows
+
+
+def summarize_table1(seeds):
+    """Per method and variant: each seed's perplexity, gap, words changed and flip rate, with mean and sd."""
+    tables = {}
+    for seed, path in seeds.items():
+        result = os.path.join(path, "eval", "results.json")
+        if os.path.isfile(result):
+            with open(result) as f:
+                tables[seed] = json.load(f)["table1"]
+    if not tables:
+        return None
+    out = {"seeds": sorted(tables), "original": {}}
+    out["original"]["perplexity"] = _stat([t["original"]["perplexity"] for t in tables.values()],
+                                          list(tables))
+    for method in ADVERSARIAL_METHODS:
+        present = {seed: t[method] for seed, t in tables.items() if method in t}
+        if not present:
+            continue
+        out[method] = {}
+        for variant in VARIANTS:
+            out[method][variant] = {key: _stat([p[variant][key] for p in present.values()], list(present))
+                                    for key in ("perplexity", "gap", "words_changed", "flip_rate")}
+    return out
+
+
+def _stat(values, seeds):
+    if any(v is None for v in values):
+        return None
+    mean, sd = mean_sd(values)
+    return {"mean": mean, "sd": sd, "seeds": {str(s): v for s, v in zip(seeds, values)}}
+
+
+def _pm(stat, scale=1.0, fmt="%.2f", signed=False):
+    if stat is None:
+        return "-"
+    head = ("%+" + fmt[1:]) if signed else fmt
+    return (head + " +- " + fmt) % (scale * stat["mean"], scale * stat["sd"])
+
+
+def table3_markdown(rows, comparable):
+    n = max((len(r["seeds"]) for r in rows), default=0)
+    lines = ["# Table 3: test accuracy over %d seed(s)" % n, "",
+             "mean +- sd (sample sd over seeds), each seed in brackets; test accuracy is computed once per run with "
+             "its best-on-dev model (dropout off, correct / reviews). `majority` = the largest share of test reviews "
+             "given one class by any seed's model; a model above %d%% is marked DEGENERATE (seed listed)."
+             % (100 * DEGENERATE_SHARE)]
+    if not comparable:
+        lines.append("These runs are NOT on the paper's IMDB split (e.g. the synthetic corpus): the paper's "
+                     "figures do not apply and are not shown.")
+    lines += ["", "| model | test accuracy | per seed | dev accuracy (best) | majority |" +
+              (" paper (best of 5) |" if comparable else ""),
+              "|---|---|---|---|---|" + ("---|" if comparable else "")]
+    for row in rows:
+        if row["test_mean"] is None:
+            lines.append("| %s | not run | | | |%s" % (row["model"], " %.2f |" % row["paper"] if comparable else ""))
+            continue
+        seeds = ", ".join("%s: %.2f" % (s, c["test_accuracy"]) for s, c in row["seeds"].items())
+        majority = "-" if row["majority_max"] is None else "%.1f%%" % (100 * row["majority_max"])
+        if row["degenerate_seeds"]:
+            majority += " DEGENERATE (seed %s)" % ", ".join(str(s) for s in row["degenerate_seeds"])
+        line = "| %s | %.2f +- %.2f | %s | %.2f +- %.2f | %s |" % (
+            row["model"], row["test_mean"], row["test_sd"], seeds, row["dev_mean"], row["dev_sd"], majority)
+        lines.append(line + (" %.2f |" % row["paper"] if comparable else ""))
+    return "\n".join(lines) + "\n"
+
+
+def table1_markdown(table, comparable, sample):
+    lines = ["# Table 1: adversarial quality (LM perplexity) over seeds %s" % table["seeds"], "",
+             "Each seed's adversarially trained classifiers perturb the same %s test reviews; the LM is shared. "
+             "mean +- sd over seeds. Headline variant: `%s` (every variant below)." % (sample, HEADLINE)]
+    if not comparable:
+        lines.append("These runs are NOT on the paper's IMDB split: the paper's figures are not shown.")
+    lines += ["", "| attack | perplexity (%s) | gap | words changed | flip rate |%s" % (
+        HEADLINE, " paper perplexity (gap) |" if comparable else ""),
+        "|---|---|---|---|---|" + ("---|" if comparable else "")]
+    original = table["original"]["perplexity"]
+    lines.append("| None (original reviews) | %s | 0 | 0 | 0 |%s" % (
+        _pm(original), " %.2f (0) |" % PAPER_TABLE1["original"] if comparable else ""))
+    for method in ADVERSARIAL_METHODS:
+        if method not in table:
+            continue
+        row = table[method][HEADLINE]
+        paper = " %.2f (%+.2f) |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
+        lines.append("| %s | %s | %s | %s%% | %s%% |%s" % (
+            METHOD_TITLES[method], _pm(row["perplexity"]), _pm(row["gap"], signed=True),
+            _pm(row["words_changed"], 100, "%.1f"), _pm(row["flip_rate"], 100, "%.1f"), paper if comparable else ""))
+    lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | words changed | flip rate |",
+              "|---|---|---|---|---|---|"]
+    for method in ADVERSARIAL_METHODS:
+        for variant in VARIANTS if method in table else ():
+            row = table[method][variant]
+            changed = "-" if row["words_changed"] is None else _pm(row["words_changed"], 100, "%.1f") + "%"
+            lines.append("| %s | %s | %s | %s | %s | %s%% |" % (
+                METHOD_TITLES[method], variant, _pm(row["perplexity"]), _pm(row["gap"], signed=True), changed,
+                _pm(row["flip_rate"], 100, "%.1f")))
+    smallest = min((m for m in ADVERSARIAL_METHODS if m in table),
+                   key=lambda m: table[m][HEADLINE]["gap"]["mean"], default=None)
+    if smallest is not None:
+        lines += ["", "Smallest mean `%s` gap: %s (the paper's claim: SPGD)." % (HEADLINE, METHOD_TITLES[smallest])]
+    return "\n".join(lines) + "\n"
+
+
+def plot_table3(rows, path, comparable):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if r["test_mean"] is not None]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, row in enumerate(shown):
+        values = [c["test_accuracy"] for c in row["seeds"].values()]
+        ax.bar(i, row["test_mean"], yerr=row["test_sd"], color="#9ecae1", capsize=4)
+        ax.scatter([i] * len(values), values, color="#08519c", zorder=3, s=14)
+        if comparable:
+            ax.scatter([i], [row["paper"]], marker="_", s=300, color="#d94801", zorder=4)
+    ax.set_xticks(range(len(shown)))
+    ax.set_xticklabels([r["model"].replace("Pretrained w/", "+").split(" (")[0] for r in shown], fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    low = min(min(c["test_accuracy"] for c in r["seeds"].values()) for r in shown) if shown else 50
+    ax.set_ylim(max(0, low - 5), 100)
+    ax.set_title("Table 3: mean +- sd over seeds (dots: seeds%s)" % ("; orange: paper" if comparable else ""),
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def summarize(runs_dir, out=None, data_dir=None, sample=None):
+    """Write the seed-aggregated tables for ``runs_dir``; returns the summary dictionary."""
+    seeds = seed_dirs(runs_dir)
+    if not seeds:
+        raise FileNotFoundError("%s: no seedN/ run directories to summarize" % runs_dir)
+    if data_dir is None:
+        data_dir = _data_of(seeds)
+    comparable = data_dir is not None and is_paper_imdb(data_dir)
+    out = out or os.path.join(runs_dir, "eval")
+    os.makedirs(out, exist_ok=True)
+    rows = summarize_table3(seeds)
+    table1 = summarize_table1(seeds)
+    with open(os.path.join(out, "table3.md"), "w") as f:
+        f.write(table3_markdown(rows, comparable))
+    if table1 is not None:
+        if sample is None:
+            first = os.path.join(seeds[table1["seeds"][0]], "eval", "results.json")
+            sample = json.load(open(first)).get("sample")
+        with open(os.path.join(out, "table1.md"), "w") as f:
+            f.write(table1_markdown(table1, comparable, sample))
+    plot_table3(rows, os.path.join(out, "table3.png"), comparable)
+    summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
+               "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    for row in rows:
+        for seed in row["degenerate_seeds"]:
+            print("warning: seed %d %s predicts one class for > %d%% of the test reviews (degenerate)"
+                  % (seed, row["run"], 100 * DEGENERATE_SHARE), file=sys.stderr)
+    return summary
+
+
+def _data_of(seeds):
+    for path in seeds.values():
+        for name, _, _ in TABLE3_ROWS:
+            args = os.path.join(path, name, "args.json")
+            if os.path.isfile(args):
+                with open(args) as f:
+                    return json.load(f)["config"]["data"]
+    return None
