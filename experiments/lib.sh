@@ -2,6 +2,9 @@
 # PRESET=small|paper|tiny  RUNS=runs/$PRESET  DATA=prepared dataset  IMDB=source of the data
 # (RAW=where the tiny preset writes its synthetic corpus)
 # DEVICE=-1 (CPU) or 0 (GPU; the paper preset's default)  IADV=iadv executable
+# SEEDS="0 1 2" classifier seeds (the LM is trained once)  JOBS=2 classifier runs at once on a CPU
+# (each with OMP_NUM_THREADS = cores / JOBS; at the small sizes two one-thread runs do more work
+# than one two-thread run)  TRAIN_FLAGS="..." extra `iadv train` flags for every classifier
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -52,9 +55,39 @@ pretrain_lm() {
     --no-progress "${DEVICE_FLAG[@]}"
 }
 
-train_classifier() {  # train_classifier NAME METHOD [PRETRAINED]
-  local name=$1 method=$2 pretrained=()
-  [ "${3:-}" = pretrained ] && pretrained=(--pretrained "$RUNS/lm/lm.npz")
-  stage "$name" "$RUNS/$name/results.json" "$IADV" train --preset "$PRESET" --data "$DATA" --method "$method" \
-    "${pretrained[@]}" -o "$RUNS/$name" --no-progress "${DEVICE_FLAG[@]}"
+SEEDS=${SEEDS:-0 1 2}
+JOBS=${JOBS:-2}
+read -r -a TRAIN_FLAGS_ARRAY <<< "${TRAIN_FLAGS:-}"
+
+# The five rows of Table 3: run directory name -> `iadv train --method`, and whether it starts from the LM.
+row_method() { case $1 in baseline|pretrained) echo baseline ;; *) echo "$1" ;; esac; }
+row_pretrained() { [ "$1" != baseline ]; }
+
+train_classifier() {  # train_classifier ROW SEED: one Table 3 row at one seed -> $RUNS/seed$SEED/$ROW
+  local row=$1 seed=$2 pretrained=()
+  row_pretrained "$row" && pretrained=(--pretrained "$RUNS/lm/lm.npz")
+  stage "seed$seed-$row" "$RUNS/seed$seed/$row/results.json" "$IADV" train --preset "$PRESET" --data "$DATA" \
+    --method "$(row_method "$row")" "${pretrained[@]}" --seed "$seed" -o "$RUNS/seed$seed/$row" --no-progress \
+    "${DEVICE_FLAG[@]}" "${TRAIN_FLAGS_ARRAY[@]}"
+}
+
+# train_rows ROW...: every ROW at every seed in $SEEDS, $JOBS at a time (longest runs first).
+train_rows() {
+  local jobs=$JOBS threads
+  [ "${DEVICE:--1}" = -1 ] || jobs=1          # one GPU: one run at a time
+  threads=$(( $(nproc) / jobs ))
+  [ "$threads" -ge 1 ] || threads=1
+  for row in "$@"; do for seed in $SEEDS; do echo "$row $seed"; done; done |
+    OMP_NUM_THREADS=$threads xargs -P "$jobs" -L 1 bash "$ROOT/experiments/train_one.sh" ||
+    { echo "some classifier runs failed; see $LOGS/" >&2; exit 1; }
+}
+
+# evaluate_seeds: Table 1 for every seed's adversarial classifiers (same sample, shared LM), then the
+# seed-aggregated Tables 3 and 1 in $RUNS/eval.
+evaluate_seeds() {
+  for seed in $SEEDS; do
+    stage "seed$seed-table1" "$RUNS/seed$seed/eval/results.json" "$IADV" evaluate --runs "$RUNS/seed$seed" \
+      --lm "$RUNS/lm/lm.npz" --data "$DATA" --sample "${SAMPLE:-200}" --no-progress "${DEVICE_FLAG[@]}"
+  done
+  "$IADV" summarize --runs "$RUNS" --data "$DATA" > "$LOGS/summarize.log"
 }

@@ -19,12 +19,14 @@ from interpretable_adv.evaluation import spgd_two_word_example
 from interpretable_adv.interpret import perturbed_review
 from interpretable_adv.plots import figure1, heatmap_figure
 from interpretable_adv.report import load_lm, load_run
+from interpretable_adv.training.adversarial import resolved_eps
 from interpretable_adv.training.common import get_device
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs/small")
+    parser.add_argument("--lm", default=None, help="language model (default: RUNS/lm/lm.npz)")
     parser.add_argument("--out", default=os.path.join("figures", "out"))
     parser.add_argument("--indices", type=int, nargs="+", default=[0, 1, 2], help="test review indices")
     parser.add_argument("--pair", nargs=2, default=["great", "movie"], help="the two words of Figure 1")
@@ -37,7 +39,7 @@ def main(argv=None):
         config = json.load(f)["config"]
     data = PreparedData(config["data"])
     os.makedirs(args.out, exist_ok=True)
-    lm, _ = load_lm(os.path.join(args.runs, "lm", "lm.npz"), len(data.vocab), device)
+    lm, _ = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), len(data.vocab), device)
     for index in args.indices:
         tokens, records = perturbed_review(args.runs, data, index, lm, device)
         label = "positive" if data.split("test").labels[index] == 1 else "negative"
@@ -49,7 +51,7 @@ def main(argv=None):
     if missing:
         print("figure 1 skipped: %s not in the vocabulary" % ", ".join(missing), file=sys.stderr)
         return 1
-    example = spgd_two_word_example(model, data.vocab, args.pair, args.label, eps=config.get("eps") or 25.0,
+    example = spgd_two_word_example(model, data.vocab, args.pair, args.label, eps=resolved_eps(config),
                                     k=config["n_neighbors"], sigma=0.5)
     with open(os.path.join(args.out, "figure1.json"), "w") as f:
         json.dump(example, f, indent=1)

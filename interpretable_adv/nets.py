@@ -128,7 +128,10 @@ class Classifier(chainer.Chain):
     """Appendix B classifier: ``EmbedID(V, D)`` (N(0,1)) -> dropout -> ``NStepLSTM(H)`` ->
     state at the final ``<eos>`` -> ``Linear(30)`` -> ReLU -> dropout -> ``Linear(2)``.
 
-    Linear layers use LeCun-normal initialisation (Appendix B, eq. 10). Reviews
+    Linear layers use LeCun-normal initialisation (Appendix B, eq. 10) and zero
+    biases; ``fc_bias`` sets the initial bias of the ReLU layer (0 in the paper;
+    a positive value keeps the units alive when the LM-initialised LSTM gives
+    nearly the same state for every review, see the README). Reviews
     are variable-length id arrays, each ending with ``<eos>``; no padding
     enters the LSTM (NStepLSTM runs each sequence for its own length), and the
     last hidden state of each sequence is the one at its ``<eos>``. The LSTM
@@ -143,7 +146,7 @@ class Classifier(chainer.Chain):
     gradient that defines it is taken there.
     """
 
-    def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, fc_dim=30, n_classes=2, dropout=0.5):
+    def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, fc_dim=30, n_classes=2, dropout=0.5, fc_bias=0.0):
         super().__init__()
         self.n_vocab = n_vocab
         self.embed_dim = embed_dim
@@ -154,7 +157,7 @@ class Classifier(chainer.Chain):
         with self.init_scope():
             self.embed = L.EmbedID(n_vocab, embed_dim, initialW=chainer.initializers.Normal(1.0))
             self.rnn = L.NStepLSTM(1, embed_dim, hidden_dim, 0.0, initialW=lecun)
-            self.fc = L.Linear(hidden_dim, fc_dim, initialW=lecun)
+            self.fc = L.Linear(hidden_dim, fc_dim, initialW=lecun, initial_bias=fc_bias)
             self.out = L.Linear(fc_dim, n_classes, initialW=lecun)
 
     def embed_reviews(self, xs):

@@ -109,7 +109,7 @@ def _pm(stat, scale=1.0, fmt="%.2f", signed=False):
 def table3_markdown(rows, comparable):
     n = max((len(r["seeds"]) for r in rows), default=0)
     lines = ["# Table 3: test accuracy over %d seed(s)" % n, "",
-             "mean +- sd (sample sd over seeds), each seed in brackets; test accuracy is computed once per run with "
+             "mean +- sd (sample sd over seeds), each seed in the next column; test accuracy is computed once per run with "
              "its best-on-dev model (dropout off, correct / reviews). `majority` = the largest share of test reviews "
              "given one class by any seed's model; a model above %d%% is marked DEGENERATE (seed listed)."
              % (100 * DEGENERATE_SHARE)]

@@ -12,8 +12,10 @@ One update:
    gradients and sends both embedding gradients into the embedding matrix.
 
 Reports ``main/loss`` (clean), ``main/loss_adv``, ``main/accuracy`` (clean),
-``main/perturbation_norm`` (mean ||d_b||) and ``main/perturbed_share`` (share of
-tokens with a non-zero perturbation).
+``main/perturbation_norm`` (mean ||d_b||), ``main/perturbed_share`` (share of
+tokens with a non-zero perturbation), and per perturbed token
+``main/token_perturbation_norm`` (mean ||d_t||) and ``main/token_perturbation_ratio``
+(mean ||d_t|| / ||E[w_t]||, the step relative to the word's own embedding).
 """
 
 import chainer
@@ -60,6 +62,28 @@ class BatchLayout:
 
     def flat(self, padded):
         return padded[self.batch, self.position]
+
+
+def perturbation_statistics(d, embeddings, layout):
+    """Size of a batch's perturbation ``d`` (flat, (sum L_b, D)) against the embeddings ``E[w_t]`` it perturbs.
+
+    ``perturbation_norm``: mean over reviews of ||d_b||; ``perturbed_share``:
+    share of tokens with d_t != 0; over the perturbed tokens only,
+    ``token_perturbation_norm`` = mean ||d_t|| and ``token_perturbation_ratio``
+    = mean ||d_t|| / ||E[w_t]|| (0 when no token is perturbed).
+    """
+    xp = layout.xp
+    token_norms = xp.sqrt((d * d).sum(axis=1))
+    per_review = xp.sqrt(xp.bincount(layout.batch, weights=token_norms * token_norms,
+                                     minlength=len(layout.lengths)))
+    perturbed = token_norms > 0
+    count = int(perturbed.sum())
+    embed_norms = xp.sqrt((embeddings * embeddings).sum(axis=1))
+    ratio = token_norms / xp.maximum(embed_norms, 1e-12)
+    return {"perturbation_norm": float(per_review.mean()),
+            "perturbed_share": float(perturbed.mean()),
+            "token_perturbation_norm": float(token_norms[perturbed].sum()) / count if count else 0.0,
+            "token_perturbation_ratio": float(ratio[perturbed].sum()) / count if count else 0.0}
 
 
 class AdversarialUpdater(ClassifierUpdater):
@@ -110,11 +134,8 @@ class AdversarialUpdater(ClassifierUpdater):
             (self.adv_weight * loss_adv + F.sum(dropped * grad)).backward()
         finally:
             masks.fresh()
-        per_review = layout.xp.sqrt(layout.xp.bincount(layout.batch, weights=(d * d).sum(axis=1),
-                                                        minlength=len(lengths)))
-        chainer.report({"loss": loss, "loss_adv": loss_adv, "accuracy": F.accuracy(logits, t),
-                        "perturbation_norm": float(per_review.mean()),
-                        "perturbed_share": float((abs(d).sum(axis=1) > 0).mean())}, model_loss)
+        chainer.report(dict(perturbation_statistics(d, embedded.array, layout), loss=loss, loss_adv=loss_adv,
+                            accuracy=F.accuracy(logits, t)), model_loss)
 
     def perturbation(self, clf, xs, t, layout, x_flat, grad_flat):
         """``d`` (flat, constant) for this batch from the clean gradient."""

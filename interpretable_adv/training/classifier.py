@@ -92,7 +92,7 @@ class ClassifierUpdater(training.updaters.StandardUpdater):
 
 def build_classifier(config, n_vocab):
     return Classifier(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
-                      fc_dim=config["fc_dim"], dropout=config["dropout"])
+                      fc_dim=config["fc_dim"], dropout=config["dropout"], fc_bias=config.get("fc_bias", 0.0))
 
 
 def evaluate(model_loss, dataset, batch_size, device):
@@ -240,7 +240,7 @@ def train_classifier(config, extra_extensions=()):
     keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy",
             "validation/main/majority_share"]
     if config["method"] != "baseline":
-        keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share"]
+        keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share", "main/token_perturbation_ratio"]
     add_standard_extensions(trainer, config, keys + ["main/tokens_per_sec", "alpha", "elapsed_time"], (1, "epoch"))
     wall = run_trainer(trainer, config, extra_extensions)
 
@@ -253,7 +253,10 @@ def train_classifier(config, extra_extensions=()):
     adversarial = {}
     if config["method"] != "baseline":
         adversarial = {"eps": updater.eps, "mean_perturbation_norm": _mean_of(trainer, "main/perturbation_norm"),
-                       "mean_perturbed_share": _mean_of(trainer, "main/perturbed_share")}
+                       "mean_perturbed_share": _mean_of(trainer, "main/perturbed_share"),
+                       "mean_token_perturbation_norm": _mean_of(trainer, "main/token_perturbation_norm"),
+                       "mean_token_perturbation_ratio": _mean_of(trainer, "main/token_perturbation_ratio"),
+                       "mean_loss_adv": _mean_of(trainer, "main/loss_adv"), "mean_loss": _mean_of(trainer, "main/loss")}
         if neighbors is not None:
             adversarial.update(neighbor_refreshes=neighbors.refreshes, neighbor_rows_computed=neighbors.rows_computed)
     results = {
