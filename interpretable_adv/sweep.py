@@ -1,0 +1,171 @@
+"""The epsilon sweep's report: dev accuracy per method and ``eps_scale``, the rule, the chosen scale.
+
+``experiments/sweep_eps.sh`` trains every adversarial method at several
+``eps_scale`` values (eps = paper eps x scale, so AdvT : iAdvT : SPGD stays
+5 : 15 : 25) into ``SWEEP/{method}-x{scale}/``, plus optional controls (any
+other directory name, e.g. ``advt-eps0``). This module reads their
+``results.json`` and writes ``sweep.md``, ``sweep.json`` and ``sweep.png``.
+
+Rule (dev only; test accuracy is shown but never used): among the scales at
+which no method's model is degenerate, take the one with the highest mean best
+dev accuracy over the three methods; each method's own best scale is reported
+beside it, so a reason to break the paper's ratio would be visible.
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+
+from interpretable_adv.report import ADVERSARIAL_METHODS, METHOD_TITLES, is_degenerate
+from interpretable_adv.training.adversarial import DEFAULT_EPS
+
+RUN_NAME = re.compile(r"(advt|iadvt|spgd)-x([0-9.]+)$")
+
+
+def read_sweep(sweep_dir):
+    """``(grid, controls)``: grid[method][scale] and controls[name] hold each run's figures."""
+    grid, controls = {}, {}
+    for name in sorted(os.listdir(sweep_dir)):
+        path = os.path.join(sweep_dir, name, "results.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as f:
+            result = json.load(f)
+        adversarial = result.get("adversarial") or {}
+        entry = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"],
+                 "majority_share": result.get("test_majority_share"),
+                 "degenerate": is_degenerate(result.get("test_majority_share")),
+                 "eps": adversarial.get("eps"), "token_ratio": adversarial.get("mean_token_perturbation_ratio"),
+                 "perturbed_share": adversarial.get("mean_perturbed_share"),
+                 "loss": adversarial.get("mean_loss"), "loss_adv": adversarial.get("mean_loss_adv")}
+        match = RUN_NAME.match(name)
+        if match:
+            grid.setdefault(match.group(1), {})[float(match.group(2))] = entry
+        else:
+            controls[name] = entry
+    return grid, controls
+
+
+def choose_scale(grid):
+    """The rule of the module docstring: (chosen scale or None, per-scale mean dev, per-method best scale)."""
+    scales = sorted(set.intersection(*(set(grid[m]) for m in ADVERSARIAL_METHODS if m in grid))) if grid else []
+    mean_dev = {}
+    for scale in scales:
+        cells = [grid[m][scale] for m in ADVERSARIAL_METHODS if m in grid]
+        if not any(c["degenerate"] for c in cells):
+            mean_dev[scale] = float(np.mean([c["dev"] for c in cells]))
+    chosen = max(mean_dev, key=lambda s: (mean_dev[s], -s)) if mean_dev else None
+    best_per_method = {m: max(grid[m], key=lambda s: (grid[m][s]["dev"], -s)) for m in grid}
+    return chosen, mean_dev, best_per_method
+
+
+def sweep_markdown(grid, controls, chosen, mean_dev, best_per_method, reference=None):
+    scales = sorted({s for m in grid for s in grid[m]})
+    lines = ["# Epsilon sweep (dev accuracy; test shown, never used to choose)", "",
+             "eps = paper eps x scale (AdvT 5, iAdvT 15, SPGD 25, so the paper's ratio 5 : 15 : 25 is kept). "
+             "`ratio` = mean over perturbed tokens of ||d_t|| / ||E[w_t]|| during training. Rule: among the "
+             "scales where no method is degenerate (> 90% one class), the highest mean best-dev accuracy over "
+             "the three methods.", ""]
+    if reference:
+        lines += ["Reference (same settings, no adversarial term): " + ", ".join(
+            "%s dev %.2f / test %.2f" % (k, v["dev"], v["test"]) for k, v in reference.items()), ""]
+    lines += ["| scale | " + " | ".join("%s eps / dev / test / ratio" % METHOD_TITLES[m] for m in ADVERSARIAL_METHODS
+                                        if m in grid) + " | mean dev |",
+              "|---|" + "---|" * (len(grid) + 1)]
+    for scale in scales:
+        cells = []
+        for method in ADVERSARIAL_METHODS:
+            if method not in grid:
+                continue
+            c = grid[method].get(scale)
+            if c is None:
+                cells.append("-")
+                continue
+            mark = " DEGENERATE" if c["degenerate"] else ""
+            mark += " (best)" if best_per_method.get(method) == scale else ""
+            ratio = "-" if c["token_ratio"] is None else "%.3f" % c["token_ratio"]
+            cells.append("%.3g / %.2f / %.2f / %s%s" % (DEFAULT_EPS[method] * scale, c["dev"], c["test"], ratio, mark))
+        mean = "%.2f" % mean_dev[scale] if scale in mean_dev else "excluded"
+        lines.append("| %s%s | %s | %s |" % (scale, " **chosen**" if scale == chosen else "", " | ".join(cells), mean))
+    if controls:
+        lines += ["", "Controls:", "", "| run | eps | dev | test | majority | loss | adversarial loss |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, c in controls.items():
+            lines.append("| %s | %s | %.2f | %.2f | %s | %s | %s |" % (
+                name, c["eps"], c["dev"], c["test"],
+                "-" if c["majority_share"] is None else "%.1f%%" % (100 * c["majority_share"]),
+                "-" if c["loss"] is None else "%.4f" % c["loss"], "-" if c["loss_adv"] is None else "%.4f" % c["loss_adv"]))
+    lines += ["", "Chosen scale: %s." % chosen if chosen is not None else "", ""]
+    return "\n".join(lines)
+
+
+def plot_sweep(grid, chosen, path, reference=None):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for method in ADVERSARIAL_METHODS:
+        if method not in grid:
+            continue
+        scales = sorted(grid[method])
+        ax.plot(scales, [grid[method][s]["dev"] for s in scales], marker="o", label=METHOD_TITLES[method])
+    for name, value in (reference or {}).items():
+        ax.axhline(value["dev"], linestyle=":", color="grey")
+        ax.text(ax.get_xlim()[0], value["dev"], " " + name, fontsize=7, va="bottom", color="grey")
+    if chosen is not None:
+        ax.axvline(chosen, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("eps_scale (eps = paper eps x scale)")
+    ax.set_ylabel("best dev accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.set_title("epsilon sweep (dev)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_sweep_report(sweep_dir, reference_runs=()):
+    """Write sweep.md / sweep.json / sweep.png in ``sweep_dir``; returns the chosen scale.
+
+    ``reference_runs``: ``{label: run directory}`` of non-adversarial runs shown as horizontal lines.
+    """
+    grid, controls = read_sweep(sweep_dir)
+    if not grid:
+        raise FileNotFoundError("%s: no finished {advt,iadvt,spgd}-xSCALE runs" % sweep_dir)
+    reference = {}
+    for label, run in dict(reference_runs).items():
+        path = os.path.join(run, "results.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                result = json.load(f)
+            reference[label] = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"]}
+    chosen, mean_dev, best = choose_scale(grid)
+    with open(os.path.join(sweep_dir, "sweep.md"), "w") as f:
+        f.write(sweep_markdown(grid, controls, chosen, mean_dev, best, reference))
+    plot_sweep(grid, chosen, os.path.join(sweep_dir, "sweep.png"), reference)
+    with open(os.path.join(sweep_dir, "sweep.json"), "w") as f:
+        json.dump({"grid": {m: {str(s): c for s, c in v.items()} for m, v in grid.items()}, "controls": controls,
+                   "reference": reference, "mean_dev": {str(s): v for s, v in mean_dev.items()},
+                   "best_scale_per_method": best, "chosen_scale": chosen}, f, indent=2)
+    return chosen
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Report of an epsilon sweep (see experiments/sweep_eps.sh).")
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--reference", nargs=2, action="append", default=[], metavar=("LABEL", "RUN"),
+                        help="a non-adversarial run to draw as a reference line (repeatable)")
+    args = parser.parse_args(argv)
+    chosen = write_sweep_report(args.sweep_dir, dict(args.reference))
+    print(open(os.path.join(args.sweep_dir, "sweep.md")).read())
+    print("chosen eps_scale:", chosen)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
