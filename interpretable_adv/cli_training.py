@@ -47,6 +47,7 @@ _TRAIN = [
     ("--pretrained", "pretrained", str, "LM checkpoint (lm.npz from `iadv pretrain`) for embed + LSTM"),
     ("--fc-dim", "fc_dim", int, "hidden feed-forward layer size (paper: 30)"),
     ("--fc-bias", "fc_bias", float, "initial bias of that ReLU layer (paper: 0)"),
+    ("--readout", "readout", str, "state the head reads: eos (paper: the final <eos>) or last_word"),
     ("--lr-decay", "lr_decay", float, "alpha factor after every update (paper/upstream: 0.9998)"),
     ("--lr-warmup", "lr_warmup", int, "linear alpha warm-up over the first N updates (paper: 0, none)"),
     ("--max-length", "max_length", int, "keep the last N ids of longer reviews (default: whole reviews)"),

@@ -124,6 +124,9 @@ class DropoutMasks:
         return x * self._masks[slot]
 
 
+READOUTS = ("eos", "last_word")
+
+
 class Classifier(chainer.Chain):
     """Appendix B classifier: ``EmbedID(V, D)`` (N(0,1)) -> dropout -> ``NStepLSTM(H)`` ->
     state at the final ``<eos>`` -> ``Linear(30)`` -> ReLU -> dropout -> ``Linear(2)``.
@@ -131,7 +134,10 @@ class Classifier(chainer.Chain):
     Linear layers use LeCun-normal initialisation (Appendix B, eq. 10) and zero
     biases; ``fc_bias`` sets the initial bias of the ReLU layer (0 in the paper;
     a positive value keeps the units alive when the LM-initialised LSTM gives
-    nearly the same state for every review, see the README). Reviews
+    nearly the same state for every review, see the README). ``readout``:
+    ``eos`` (paper) reads the state at the final ``<eos>``; ``last_word`` the
+    state after the review's last word (the ``<eos>`` step is not run), an
+    option for LMs that learned to wipe their state on reading ``<eos>``. Reviews
     are variable-length id arrays, each ending with ``<eos>``; no padding
     enters the LSTM (NStepLSTM runs each sequence for its own length), and the
     last hidden state of each sequence is the one at its ``<eos>``. The LSTM
@@ -146,8 +152,12 @@ class Classifier(chainer.Chain):
     gradient that defines it is taken there.
     """
 
-    def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, fc_dim=30, n_classes=2, dropout=0.5, fc_bias=0.0):
+    def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, fc_dim=30, n_classes=2, dropout=0.5, fc_bias=0.0,
+                 readout="eos"):
         super().__init__()
+        if readout not in READOUTS:
+            raise ValueError("readout must be one of %s, got %r" % (READOUTS, readout))
+        self.readout = readout
         self.n_vocab = n_vocab
         self.embed_dim = embed_dim
         self.hidden_dim = hidden_dim
@@ -170,7 +180,10 @@ class Classifier(chainer.Chain):
 
     def logits_from_inputs(self, inputs, lengths):
         """Logits (B, 2) from LSTM inputs (sum L_b, D): embeddings after dropout, perturbed or not."""
-        hy, _, _ = lstm_sequences(self.rnn, None, None, split_by_lengths(inputs, lengths))
+        sequences = split_by_lengths(inputs, lengths)
+        if self.readout == "last_word":   # the state after the last word: <eos> is not read
+            sequences = [x[:-1] if len(x) > 1 else x for x in sequences]
+        hy, _, _ = lstm_sequences(self.rnn, None, None, sequences)
         h = F.relu(self.fc(hy[-1]))
         return self.out(self.dropout_masks.apply(h, self.dropout, "fc"))
 

@@ -92,7 +92,8 @@ class ClassifierUpdater(training.updaters.StandardUpdater):
 
 def build_classifier(config, n_vocab):
     return Classifier(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
-                      fc_dim=config["fc_dim"], dropout=config["dropout"], fc_bias=config.get("fc_bias", 0.0))
+                      fc_dim=config["fc_dim"], dropout=config["dropout"], fc_bias=config.get("fc_bias", 0.0),
+                      readout=config.get("readout", "eos"))
 
 
 def evaluate(model_loss, dataset, batch_size, device):

@@ -1,0 +1,75 @@
+"""Options of the reduced presets: the last-word read-out, the ReLU layer's initial bias, alpha warm-up."""
+
+import chainer
+import numpy as np
+import pytest
+
+from interpretable_adv.nets import Classifier
+from interpretable_adv.training.classifier import AlphaSchedule
+
+
+def _reviews():
+    rng = np.random.default_rng(0)
+    return [np.append(rng.integers(2, 30, size=n), 0).astype(np.int32) for n in (5, 1, 8)]
+
+
+def test_last_word_readout_equals_the_eos_model_on_reviews_without_eos():
+    np.random.seed(0)
+    eos_model = Classifier(30, embed_dim=4, hidden_dim=5, fc_dim=3, dropout=0.0)
+    last = Classifier(30, embed_dim=4, hidden_dim=5, fc_dim=3, dropout=0.0, readout="last_word")
+    last.copyparams(eos_model)
+    reviews = _reviews()
+    with chainer.no_backprop_mode():
+        ours = last(reviews).array
+        expected = eos_model([r[:-1] if len(r) > 1 else r for r in reviews]).array
+        differs = eos_model(reviews).array
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)
+    assert not np.allclose(ours, differs)
+
+
+def test_bad_readout_is_refused():
+    with pytest.raises(ValueError, match="readout"):
+        Classifier(10, embed_dim=2, hidden_dim=2, fc_dim=2, readout="mean")
+
+
+def test_fc_bias_sets_the_relu_layer_initial_bias_only():
+    model = Classifier(10, embed_dim=2, hidden_dim=3, fc_dim=4, fc_bias=0.5)
+    np.testing.assert_array_equal(model.fc.b.array, np.full(4, 0.5, np.float32))
+    np.testing.assert_array_equal(model.out.b.array, np.zeros(2, np.float32))
+
+
+class _Trainer:
+    """Just what the alpha extensions touch: the updater's iteration and its optimizer."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.updater = self
+        self.iteration = 0
+
+    def get_optimizer(self, name):
+        return self.optimizer
+
+
+def _alphas(extension, steps, lr):
+    optimizer = chainer.optimizers.Adam(alpha=lr)
+    trainer = _Trainer(optimizer)
+    extension.initialize(trainer)
+    values = [optimizer.alpha]
+    for t in range(1, steps + 1):
+        trainer.iteration = t
+        extension(trainer)
+        values.append(optimizer.alpha)
+    return values
+
+
+def test_alpha_schedule_without_warmup_is_chainer_exponential_shift_exactly():
+    ours = _alphas(AlphaSchedule(1e-3, 0.9998), 50, 1e-3)
+    chainers = _alphas(chainer.training.extensions.ExponentialShift("alpha", 0.9998), 50, 1e-3)
+    assert ours == chainers
+
+
+def test_alpha_warmup_ramps_linearly_then_decays():
+    values = _alphas(AlphaSchedule(1e-3, 0.5, warmup=4), 6, 1e-3)
+    expected = [1e-3 * 0.5 ** t * min(1.0, (t + 1) / 4) for t in range(7)]
+    assert values == pytest.approx(expected)
+    assert values[0] == pytest.approx(0.25e-3)
