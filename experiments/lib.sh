@@ -85,9 +85,16 @@ train_rows() {
 # evaluate_seeds: Table 1 for every seed's adversarial classifiers (same sample, shared LM), then the
 # seed-aggregated Tables 3 and 1 in $RUNS/eval.
 evaluate_seeds() {
-  for seed in $SEEDS; do
-    stage "seed$seed-table1" "$RUNS/seed$seed/eval/results.json" "$IADV" evaluate --runs "$RUNS/seed$seed" \
-      --lm "$RUNS/lm/lm.npz" --data "$DATA" --sample "${SAMPLE:-200}" --no-progress "${DEVICE_FLAG[@]}"
-  done
+  local jobs=$JOBS threads
+  [ "${DEVICE:--1}" = -1 ] || jobs=1
+  threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
+  for seed in $SEEDS; do echo "$seed"; done |
+    OMP_NUM_THREADS=$threads xargs -P "$jobs" -L 1 bash "$ROOT/experiments/evaluate_one.sh" ||
+    { echo "some Table 1 evaluations failed; see $LOGS/" >&2; exit 1; }
   "$IADV" summarize --runs "$RUNS" --data "$DATA" > "$LOGS/summarize.log"
+}
+
+evaluate_seed() {  # evaluate_seed SEED: Table 1 (and the seed's Table 3) in $RUNS/seed$SEED/eval
+  stage "seed$1-table1" "$RUNS/seed$1/eval/results.json" "$IADV" evaluate --runs "$RUNS/seed$1" \
+    --lm "$RUNS/lm/lm.npz" --data "$DATA" --sample "${SAMPLE:-200}" --no-progress "${DEVICE_FLAG[@]}"
 }

@@ -10,6 +10,7 @@ grep -v '^\s*\(#\|$\)' "$spec" | while read -r name flags; do echo "$name $flags
   OMP_NUM_THREADS=$threads xargs -P "$JOBS" -L 1 bash -c '
     name=$1; shift
     [ -e "'"$out"'/$name/results.json" ] && { echo "[done] $name"; exit 0; }
+    mkdir -p "$(dirname "'"$out"'/$name")"
     echo "[run]  $name"
     start=$SECONDS
     "'"$IADV"'" train --no-progress -o "'"$out"'/$name" "$@" > "'"$out"'/$name.log" 2>&1 ||

@@ -101,23 +101,34 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PRESET="tiny", RUNS=str(tmp_path / "runs"), DATA=str(tmp_path / "data"),
                RAW=str(tmp_path / "raw"), IADV=os.path.join(os.path.dirname(sys.executable), "iadv"),
-               PYTHON=sys.executable, SAMPLE="20", INDICES="0")
+               PYTHON=sys.executable, SAMPLE="20", INDICES="0", SEEDS="0 1", JOBS="2")
     result = subprocess.run(["bash", os.path.join(repo, "experiments", "reproduce_small.sh")], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     runs = tmp_path / "runs"
-    for name in ("lm", "baseline", "pretrained", "advt", "iadvt", "spgd"):
-        assert (runs / name / "results.json").is_file(), name
+    assert (runs / "lm" / "results.json").is_file()
+    for seed in (0, 1):
+        for name in ("baseline", "pretrained", "advt", "iadvt", "spgd"):
+            assert (runs / ("seed%d" % seed) / name / "results.json").is_file(), (seed, name)
+            assert json.load(open(runs / ("seed%d" % seed) / name / "args.json"))["config"]["seed"] == seed
+    summary = json.load(open(runs / "eval" / "summary.json"))
+    assert summary["seeds"] == [0, 1] and summary["comparable_to_paper"] is False
+    assert all(len(row["seeds"]) == 2 for row in summary["table3"])
+    assert set(summary["table1"]) >= {"original", "advt", "iadvt", "spgd"}
+    assert "117.93" not in open(runs / "eval" / "table1.md").read()      # no paper IMDB figures beside synthetic ones
+    assert "89.83" not in open(runs / "eval" / "table3.md").read()
+    runs = runs / "seed0"
     results = json.load(open(runs / "eval" / "results.json"))
     assert set(results["table1"]) == {"original", "advt", "iadvt", "spgd"}
     assert results["table1"]["spgd"]["perturbed_share"] < results["table1"]["advt"]["perturbed_share"]
-    assert (runs / "figures" / "figure1.png").is_file() and (runs / "figures" / "heatmap_test0.png").is_file()
+    figures = tmp_path / "runs" / "figures"
+    assert (figures / "figure1.png").is_file() and (figures / "heatmap_test0.png").is_file()
     with open(runs / "eval" / "examples.jsonl") as f:
         example = json.loads(f.readline())
     assert {"tokens", "advt", "iadvt", "spgd", "ppl_original"} <= set(example)
     # The terminal view of one review: plain [[word]] markup when not a terminal.
-    shown = subprocess.run([env["IADV"], "interpret", "--runs", str(runs), "--data", str(tmp_path / "data"),
-                            "-i", "0", "--color", "never", "--figure", str(tmp_path / "h.png")],
+    shown = subprocess.run([env["IADV"], "interpret", "--runs", str(runs), "--lm",
+                            str(tmp_path / "runs" / "lm" / "lm.npz"), "--data", str(tmp_path / "data"), "-i", "0", "--color", "never", "--figure", str(tmp_path / "h.png")],
                            capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count("direction:") == 3 and "[[" in shown.stdout and "\033[" not in shown.stdout
