@@ -8,8 +8,9 @@ other directory name, e.g. ``advt-eps0``). This module reads their
 
 Rule (dev only; test accuracy is shown but never used): among the scales at
 which no method's model is degenerate, take the one with the highest mean best
-dev accuracy over the three methods; each method's own best scale is reported
-beside it, so a reason to break the paper's ratio would be visible.
+dev accuracy over the three methods, ties going to the larger scale (the one
+closest to the paper's eps); each method's own best scale is reported beside
+it, so a reason to break the paper's ratio would be visible.
 """
 
 import json
@@ -56,8 +57,9 @@ def choose_scale(grid):
         cells = [grid[m][scale] for m in ADVERSARIAL_METHODS if m in grid]
         if not any(c["degenerate"] for c in cells):
             mean_dev[scale] = float(np.mean([c["dev"] for c in cells]))
-    chosen = max(mean_dev, key=lambda s: (mean_dev[s], -s)) if mean_dev else None
-    best_per_method = {m: max(grid[m], key=lambda s: (grid[m][s]["dev"], -s)) for m in grid}
+    # Ties (equal mean dev, e.g. on a small dev set) go to the larger scale: the one closest to the paper's eps.
+    chosen = max(mean_dev, key=lambda s: (round(mean_dev[s], 6), s)) if mean_dev else None
+    best_per_method = {m: max(grid[m], key=lambda s: (round(grid[m][s]["dev"], 6), s)) for m in grid}
     return chosen, mean_dev, best_per_method
 
 
@@ -67,7 +69,7 @@ def sweep_markdown(grid, controls, chosen, mean_dev, best_per_method, reference=
              "eps = paper eps x scale (AdvT 5, iAdvT 15, SPGD 25, so the paper's ratio 5 : 15 : 25 is kept). "
              "`ratio` = mean over perturbed tokens of ||d_t|| / ||E[w_t]|| during training. Rule: among the "
              "scales where no method is degenerate (> 90% one class), the highest mean best-dev accuracy over "
-             "the three methods.", ""]
+             "the three methods (ties: the larger scale, closest to the paper).", ""]
     if reference:
         lines += ["Reference (same settings, no adversarial term): " + ", ".join(
             "%s dev %.2f / test %.2f" % (k, v["dev"], v["test"]) for k, v in reference.items()), ""]

@@ -73,3 +73,5 @@ def test_sweep_rule_picks_best_mean_dev_among_non_degenerate_scales(tmp_path):
     grid = {"advt": {0.1: {"dev": 90.0, "degenerate": False}, 0.3: {"dev": 91.0, "degenerate": False}}}
     chosen, _, best = choose_scale(grid)
     assert chosen == 0.3 and best == {"advt": 0.3}
+    tie = {"advt": {0.01: {"dev": 90.0, "degenerate": False}, 0.03: {"dev": 90.0, "degenerate": False}}}
+    assert choose_scale(tie)[0] == 0.03            # equal dev: the scale closest to the paper's eps
