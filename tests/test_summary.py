@@ -75,3 +75,16 @@ def test_sweep_rule_picks_best_mean_dev_among_non_degenerate_scales(tmp_path):
     assert chosen == 0.3 and best == {"advt": 0.3}
     tie = {"advt": {0.01: {"dev": 90.0, "degenerate": False}, 0.03: {"dev": 90.0, "degenerate": False}}}
     assert choose_scale(tie)[0] == 0.03            # equal dev: the scale closest to the paper's eps
+
+
+def test_evaluate_table3_flags_and_warns_about_a_degenerate_run(tmp_path, capsys):
+    _stats(str(tmp_path / "data"), 25000)
+    _result(str(tmp_path / "runs" / "advt"), 0.5, 0.5, 1.0)
+    _result(str(tmp_path / "runs" / "pretrained"), 0.8, 0.8, 0.52)
+    with open(tmp_path / "runs" / "advt" / "args.json", "w") as f:
+        json.dump({"config": {"data": str(tmp_path / "data")}}, f)
+    assert main(["evaluate", "--runs", str(tmp_path / "runs"), "--table3-only"]) == 0
+    captured = capsys.readouterr()
+    assert "advt predicts one class for 100.0%" in captured.err and "pretrained" not in captured.err
+    table = open(tmp_path / "runs" / "eval" / "table3.md").read()
+    assert "100.0% DEGENERATE" in table and "52.0%" in table
