@@ -73,3 +73,13 @@ def test_alpha_warmup_ramps_linearly_then_decays():
     expected = [1e-3 * 0.5 ** t * min(1.0, (t + 1) / 4) for t in range(7)]
     assert values == pytest.approx(expected)
     assert values[0] == pytest.approx(0.25e-3)
+
+
+def test_the_paper_preset_keeps_the_paper_settings():
+    """The reduced presets' choices (warm-up, eps scale) never leak into `paper` (Appendix B)."""
+    from interpretable_adv.presets import load_preset
+    paper = load_preset("paper", "train")
+    assert paper["lr_warmup"] == 0 and paper["eps_scale"] == 1.0 and paper["fc_bias"] == 0.0
+    assert paper["readout"] == "eos" and paper["lr"] == 0.001 and paper["lr_decay"] == 0.9998
+    assert (paper["embed_dim"], paper["hidden_dim"], paper["fc_dim"], paper["batchsize"]) == (256, 1024, 30, 32)
+    assert paper["grad_clip"] == 4.0 and paper["max_length"] is None and paper["epoch"] == 30
