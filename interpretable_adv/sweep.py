@@ -109,17 +109,18 @@ def plot_sweep(grid, chosen, path, reference=None):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.set_xscale("log")
     for method in ADVERSARIAL_METHODS:
         if method not in grid:
             continue
         scales = sorted(grid[method])
         ax.plot(scales, [grid[method][s]["dev"] for s in scales], marker="o", label=METHOD_TITLES[method])
+    left = ax.get_xlim()[0]
     for name, value in (reference or {}).items():
         ax.axhline(value["dev"], linestyle=":", color="grey")
-        ax.text(ax.get_xlim()[0], value["dev"], " " + name, fontsize=7, va="bottom", color="grey")
+        ax.text(left, value["dev"], " " + name, fontsize=7, va="bottom", color="grey")
     if chosen is not None:
         ax.axvline(chosen, color="black", linewidth=0.8, linestyle="--")
-    ax.set_xscale("log")
     ax.set_xlabel("eps_scale (eps = paper eps x scale)")
     ax.set_ylabel("best dev accuracy (%)")
     ax.legend(fontsize=8)
