@@ -71,26 +71,24 @@ train_classifier() {  # train_classifier ROW SEED: one Table 3 row at one seed -
     "${DEVICE_FLAG[@]}" "${TRAIN_FLAGS_ARRAY[@]}"
 }
 
-# train_rows ROW...: every ROW at every seed in $SEEDS, $JOBS at a time (longest runs first).
-train_rows() {
+# run_pool SCRIPT: run `bash SCRIPT ARGS...` for every line of stdin (ARGS = the line's words), $JOBS at a
+# time on a CPU (each with OMP_NUM_THREADS = cores / JOBS), one at a time on a GPU. Fails if any run fails.
+run_pool() {
   local jobs=$JOBS threads
-  [ "${DEVICE:--1}" = -1 ] || jobs=1          # one GPU: one run at a time
-  threads=$(( $(nproc) / jobs ))
-  [ "$threads" -ge 1 ] || threads=1
-  for row in "$@"; do for seed in $SEEDS; do echo "$row $seed"; done; done |
-    OMP_NUM_THREADS=$threads xargs -P "$jobs" -L 1 bash "$ROOT/experiments/train_one.sh" ||
-    { echo "some classifier runs failed; see $LOGS/" >&2; exit 1; }
+  [ "${DEVICE:--1}" = -1 ] || jobs=1
+  threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
+  OMP_NUM_THREADS=$threads xargs -P "$jobs" -L 1 bash "$@" || { echo "some runs failed; see $LOGS/" >&2; exit 1; }
+}
+
+# train_rows ROW...: every ROW at every seed in $SEEDS (longest runs first: pass them first).
+train_rows() {
+  for row in "$@"; do for seed in $SEEDS; do echo "$row $seed"; done; done | run_pool "$ROOT/experiments/train_one.sh"
 }
 
 # evaluate_seeds: Table 1 for every seed's adversarial classifiers (same sample, shared LM), then the
 # seed-aggregated Tables 3 and 1 in $RUNS/eval.
 evaluate_seeds() {
-  local jobs=$JOBS threads
-  [ "${DEVICE:--1}" = -1 ] || jobs=1
-  threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
-  for seed in $SEEDS; do echo "$seed"; done |
-    OMP_NUM_THREADS=$threads xargs -P "$jobs" -L 1 bash "$ROOT/experiments/evaluate_one.sh" ||
-    { echo "some Table 1 evaluations failed; see $LOGS/" >&2; exit 1; }
+  for seed in $SEEDS; do echo "$seed"; done | run_pool "$ROOT/experiments/evaluate_one.sh"
   "$IADV" summarize --runs "$RUNS" --data "$DATA" > "$LOGS/summarize.log"
 }
 

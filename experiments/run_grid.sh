@@ -5,9 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 spec=$1 out=$2
 mkdir -p "$out"
-threads=$(( $(nproc) / JOBS )); [ "$threads" -ge 1 ] || threads=1
 grep -v '^\s*\(#\|$\)' "$spec" | while read -r name flags; do echo "$name $flags"; done |
-  OMP_NUM_THREADS=$threads xargs -P "$JOBS" -L 1 bash -c '
+  run_pool -c '
     name=$1; shift
     [ -e "'"$out"'/$name/results.json" ] && { echo "[done] $name"; exit 0; }
     mkdir -p "$(dirname "'"$out"'/$name")"

@@ -83,18 +83,10 @@ def build_parser():
 
 
 def _run_evaluate(args):
-    import json
-
-    from interpretable_adv.report import run_evaluation
+    from interpretable_adv.report import data_dir_of_runs, run_evaluation
 
     lm = args.lm or os.path.join(args.runs, "lm", "lm.npz")
-    data = args.data
-    if data is None:
-        for name in ("spgd", "advt", "iadvt", "pretrained", "baseline"):
-            path = os.path.join(args.runs, name, "args.json")
-            if os.path.isfile(path):
-                data = json.load(open(path))["config"]["data"]
-                break
+    data = args.data or data_dir_of_runs(args.runs)
     out = args.out or os.path.join(args.runs, "eval")
     try:
         if data is None:

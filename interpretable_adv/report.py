@@ -184,6 +184,17 @@ def is_paper_imdb(data_dir):
     return all(table2.get(split, {}).get("examples") == n for split, n in PAPER_SPLIT_SIZES.items())
 
 
+def data_dir_of_runs(*runs_dirs):
+    """The prepared dataset recorded in the first ``args.json`` of a Table 3 row under ``runs_dirs``, or None."""
+    for runs_dir in runs_dirs:
+        for name in ("spgd", "advt", "iadvt", "pretrained", "baseline"):
+            path = os.path.join(runs_dir, name, "args.json")
+            if os.path.isfile(path):
+                with open(path) as f:
+                    return json.load(f)["config"]["data"]
+    return None
+
+
 def is_degenerate(majority_share):
     """A model that predicts one class for more than 90% of the test reviews."""
     return majority_share is not None and majority_share > DEGENERATE_SHARE

@@ -27,6 +27,7 @@ from interpretable_adv.report import (
     PAPER_TABLE1,
     TABLE3_ROWS,
     VARIANTS,
+    data_dir_of_runs,
     is_paper_imdb,
     table3,
 )
@@ -200,7 +201,7 @@ def summarize(runs_dir, out=None, data_dir=None, sample=None):
     if not seeds:
         raise FileNotFoundError("%s: no seedN/ run directories to summarize" % runs_dir)
     if data_dir is None:
-        data_dir = _data_of(seeds)
+        data_dir = data_dir_of_runs(*seeds.values())
     comparable = data_dir is not None and is_paper_imdb(data_dir)
     out = out or os.path.join(runs_dir, "eval")
     os.makedirs(out, exist_ok=True)
@@ -224,13 +225,3 @@ def summarize(runs_dir, out=None, data_dir=None, sample=None):
             print("warning: seed %d %s predicts one class for > %d%% of the test reviews (degenerate)"
                   % (seed, row["run"], 100 * DEGENERATE_SHARE), file=sys.stderr)
     return summary
-
-
-def _data_of(seeds):
-    for path in seeds.values():
-        for name, _, _ in TABLE3_ROWS:
-            args = os.path.join(path, name, "args.json")
-            if os.path.isfile(args):
-                with open(args) as f:
-                    return json.load(f)["config"]["data"]
-    return None

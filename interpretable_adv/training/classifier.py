@@ -170,11 +170,10 @@ class AlphaSchedule(training.Extension):
         ramp = min(1.0, (t + 1) / self.warmup) if self.warmup else 1.0
         return self.lr * (self.decay ** t) * ramp
 
-    def initialize(self, trainer):
-        trainer.updater.get_optimizer("main").alpha = self.alpha(trainer.updater.iteration)
-
     def __call__(self, trainer):
         trainer.updater.get_optimizer("main").alpha = self.alpha(trainer.updater.iteration)
+
+    initialize = __call__   # before the first update, and again after a resume
 
 
 METHODS = ("baseline", "advt", "iadvt", "spgd")
