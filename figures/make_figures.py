@@ -39,7 +39,7 @@ def main(argv=None):
         config = json.load(f)["config"]
     data = PreparedData(config["data"])
     os.makedirs(args.out, exist_ok=True)
-    lm, _ = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), len(data.vocab), device)
+    lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
     for index in args.indices:
         tokens, records = perturbed_review(args.runs, data, index, lm, device)
         label = "positive" if data.split("test").labels[index] == 1 else "negative"

@@ -1,12 +1,28 @@
-"""The ``iadv`` command: one subcommand per stage of the pipeline."""
+"""The ``iadv`` command: one subcommand per stage of the pipeline.
+
+Every user error (a bad flag value, an unusable file or output path) ends in
+one line on stderr, ``iadv COMMAND: error: MESSAGE``, and exit status 2,
+before any work is done; see :mod:`interpretable_adv.errors`.
+"""
 
 import argparse
+import errno
 import os
 import sys
 
+from interpretable_adv.errors import TrainingDiverged, UsageError
+from interpretable_adv.presets.schema import device_flag, flag_type
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``PROG: error: MESSAGE (see PROG --help)``), exit 2."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="iadv", description="Interpretable adversarial training for text (AdvT, iAdvT, SPGD) in Chainer.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -35,9 +51,12 @@ def build_parser():
     evaluate.add_argument("--lm", default=None, help="pretrained LM (default: RUNS/lm/lm.npz)")
     evaluate.add_argument("--data", default=None, help="prepared dataset (default: the one the runs used)")
     evaluate.add_argument("--out", "-o", default=None, help="output directory (default: RUNS/eval)")
-    evaluate.add_argument("--sample", type=int, default=200, help="number of test reviews for Table 1")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the sample")
-    evaluate.add_argument("--device", "-d", default="-1", help="-1 = CPU, 0 = GPU 0")
+    evaluate.add_argument("--sample", type=flag_type("int", low=1), default=200,
+                          help="number of test reviews for Table 1")
+    evaluate.add_argument("--seed", type=flag_type("int", low=0, high=2 ** 32 - 1), default=0,
+                          help="seed of the sample")
+    evaluate.add_argument("--device", "-d", default="-1", type=device_flag,
+                          help="-1 or @numpy = CPU, N or @cupy:N = GPU N")
     evaluate.add_argument("--no-progress", dest="progress", action="store_false")
     evaluate.add_argument("--table3-only", action="store_true", help="only collect Table 3 from the runs")
     evaluate.set_defaults(handler=_run_evaluate)
@@ -83,27 +102,24 @@ def build_parser():
 
 
 def _run_evaluate(args):
-    from interpretable_adv.report import data_dir_of_runs, run_evaluation
+    from interpretable_adv.report import check_output_dir, data_dir_of_runs, run_evaluation
 
     lm = args.lm or os.path.join(args.runs, "lm", "lm.npz")
     data = args.data or data_dir_of_runs(args.runs)
     out = args.out or os.path.join(args.runs, "eval")
-    try:
-        if data is None:
-            raise FileNotFoundError("%s: no run with args.json found; pass --data" % args.runs)
-        if args.table3_only:
-            from interpretable_adv.report import degenerate_warnings, is_paper_imdb, table3, table3_markdown
-            os.makedirs(out, exist_ok=True)
-            rows = table3(args.runs)
-            for line in degenerate_warnings(rows, args.runs.rstrip("/") + "/"):
-                print(line, file=sys.stderr)
-            with open(os.path.join(out, "table3.md"), "w") as f:
-                f.write(table3_markdown(rows, is_paper_imdb(data)))
-        else:
-            run_evaluation(args.runs, lm, data, out, args.sample, args.seed, args.device, args.progress)
-    except (FileNotFoundError, ValueError) as exc:
-        print("iadv evaluate: error: %s" % exc, file=sys.stderr)
-        return 2
+    if data is None:
+        raise UsageError("%s: no run with args.json found (pass --runs with the training runs, or --data)" % args.runs)
+    if args.table3_only:
+        from interpretable_adv.files import atomic_write_text
+        from interpretable_adv.report import degenerate_warnings, is_paper_imdb, table3, table3_markdown
+        check_output_dir(out)
+        rows = table3(args.runs)
+        for line in degenerate_warnings(rows, args.runs.rstrip("/") + "/"):
+            print(line, file=sys.stderr)
+        os.makedirs(out, exist_ok=True)
+        atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, is_paper_imdb(data)))
+    else:
+        run_evaluation(args.runs, lm, data, out, args.sample, args.seed, args.device, args.progress)
     for name in ("table3.md",) if args.table3_only else ("table3.md", "table1.md"):
         with open(os.path.join(out, name)) as f:
             print(f.read())
@@ -115,11 +131,7 @@ def _run_summarize(args):
     from interpretable_adv.summary import summarize
 
     out = args.out or os.path.join(args.runs, "eval")
-    try:
-        summary = summarize(args.runs, out, args.data)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print("iadv summarize: error: %s" % exc, file=sys.stderr)
-        return 2
+    summary = summarize(args.runs, out, args.data)
     names = ("table3.md", "table1.md") if summary["table1"] is not None else ("table3.md",)
     for name in names:
         with open(os.path.join(out, name)) as f:
@@ -128,11 +140,53 @@ def _run_summarize(args):
     return 0
 
 
+# OS errors that are the user's environment, not a bug: reported in one line like a usage error.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
+                       errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EMFILE}
+
+
 def main(argv=None):
+    """Run one subcommand; returns its exit status (0 success, 2 user error, 1 training diverged)."""
+    from data_prep.errors import PrepareError
+
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # log lines reach redirected files promptly
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    prefix = "iadv %s: error: " % args.command
+    try:
+        return args.handler(args)
+    except (UsageError, PrepareError) as exc:
+        print(prefix + one_line(exc), file=sys.stderr)
+        return 2
+    except TrainingDiverged as exc:
+        print(prefix + one_line(exc), file=sys.stderr)
+        return 1
+    except Exception as exc:
+        cause = environment_error(exc)
+        if cause is None:
+            raise
+        where = " (%s)" % cause.filename if cause.filename else ""
+        print(prefix + "%s%s" % (cause.strerror or cause, where), file=sys.stderr)
+        return 2
+
+
+def environment_error(exc):
+    """The OSError of the user's environment (disk full, no permission...) behind ``exc``, or None.
+
+    Follows the exception's context: a full disk during ``np.savez`` surfaces
+    as ``ValueError: seek of closed file`` raised while handling the ENOSPC.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def one_line(exc):
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

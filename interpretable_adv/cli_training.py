@@ -1,9 +1,9 @@
 """``iadv pretrain`` and ``iadv train``: presets plus Chainer-style flags."""
 
 import json
-import sys
 
 from interpretable_adv.presets import PRESETS
+from interpretable_adv.presets.schema import SECTIONS
 
 # flag -> (config key, type, help); shared by both commands where the key exists.
 _COMMON = [
@@ -31,7 +31,7 @@ _TRAIN = [
     ("--method", "method", str, "baseline, advt, iadvt or spgd (Table 3 rows)"),
     ("--eps", "eps", float, "epsilon, perturbation norm (paper: AdvT 5, iAdvT 15, SPGD 25; default by method)"),
     ("--eps-scale", "eps_scale", float,
-     "multiplies the paper's epsilon when --eps is not given (paper preset 1; small 0.32, see README)"),
+     "multiplies the paper's epsilon when --eps is not given (paper preset 1; small 0.03, see README)"),
     ("--n-neighbors", "n_neighbors", int, "K, nearest neighbours per word for iAdvT/SPGD (paper: 15)"),
     ("--sigma", "sigma", float, "sigma, SPGD sparsity: keep floor((1-sigma) L) words (paper: 0.75)"),
     ("--spgd-steps", "spgd_steps", int, "M, SPGD gradient steps of size eps/M (paper: 1)"),
@@ -77,8 +77,11 @@ def add_arguments(parser, section):
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                         help="no progress bar")
     extra = _PRETRAIN if section == "pretrain" else _TRAIN
+    schema = SECTIONS[section]
     for flag, key, kind, text in _COMMON + extra:
-        parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+        choices = schema[key].choices
+        parser.add_argument(flag, dest=key, type=kind, default=None, help=text, choices=choices,
+                            metavar="{%s}" % ",".join(choices) if choices else None)
     if section == "train":
         parser.add_argument("--towards-only", dest="towards_only", action="store_true", default=None,
                             help="SPGD: clamp a negative projection coefficient to 0 (never move away)")
@@ -108,13 +111,8 @@ def run_train(args):
 
 
 def _run(section, args, function):
-    from interpretable_adv.training.classifier import PretrainedMismatch
-
-    try:
-        config = resolve_config(args, section)
-        results = function(config)
-    except (PretrainedMismatch, FileNotFoundError, ValueError) as exc:
-        print("iadv %s: error: %s" % (section, exc), file=sys.stderr)
-        return 2
+    """Resolve and check the configuration (UsageError, before anything is written), then train."""
+    config = resolve_config(args, section)
+    results = function(config)
     print(json.dumps(results, indent=2))
     return 0

@@ -13,10 +13,12 @@ Ids: ``<eos>`` = 0, ``<unk>`` = 1, then words by decreasing corpus frequency
 """
 
 import hashlib
-import json
 import os
 
 import numpy as np
+
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import open_npz, read_json
 
 EOS = "<eos>"
 UNK = "<unk>"
@@ -55,11 +57,10 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = read_json(path, "vocabulary")
         vocab = cls(data["words"], data.get("counts"), data.get("doc_freq"))
         if "hash" in data and data["hash"] != vocab.hash:
-            raise ValueError("%s: stored hash %s does not match its words (%s)" % (path, data["hash"], vocab.hash))
+            raise UsageError("%s: stored hash %s does not match its words (%s)" % (path, data["hash"], vocab.hash))
         return vocab
 
 
@@ -89,7 +90,10 @@ class ReviewSplit:
 
     @classmethod
     def load(cls, path):
-        with np.load(path) as z:
+        with open_npz(path, "split") as z:
+            missing = [k for k in ("tokens", "offsets", "labels", "file_ids", "ratings") if k not in z.files]
+            if missing:
+                raise UsageError("split %s: lacks %s; not written by `iadv prepare`" % (path, ", ".join(missing)))
             return cls(z["tokens"], z["offsets"], z["labels"], z["file_ids"], z["ratings"])
 
     def save(self, path):
@@ -102,11 +106,10 @@ class PreparedData:
 
     def __init__(self, directory):
         if not os.path.isfile(os.path.join(directory, "vocab.json")):
-            raise FileNotFoundError("%s: not a prepared dataset (no vocab.json); run `iadv prepare` first" % directory)
+            raise UsageError("--data %s: not a prepared dataset (no vocab.json); run `iadv prepare` first" % directory)
         self.directory = directory
         self.vocab = Vocabulary.load(os.path.join(directory, "vocab.json"))
-        with open(os.path.join(directory, "stats.json"), encoding="utf-8") as f:
-            self.stats = json.load(f)
+        self.stats = read_json(os.path.join(directory, "stats.json"), "dataset statistics")
         self._splits = {}
 
     def split(self, name):

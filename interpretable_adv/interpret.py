@@ -12,10 +12,13 @@ import sys
 import numpy as np
 
 from interpretable_adv.data import PreparedData
+from interpretable_adv.errors import UsageError
 from interpretable_adv.iterators import ReviewDataset
+from interpretable_adv.presets.schema import device_flag, flag_type
 from interpretable_adv.report import (
     ADVERSARIAL_METHODS,
     evaluate_method,
+    data_dir_of_runs,
     load_lm,
     load_run,
 )
@@ -53,7 +56,7 @@ def perturbed_review(runs_dir, data, index, lm, device, methods=ADVERSARIAL_METH
         record["direction_words"] = data.vocab.decode(record["direction"])
         out[method] = record
     if tokens is None:
-        raise FileNotFoundError("%s: no advt/iadvt/spgd run with best_model.npz" % runs_dir)
+        raise UsageError("%s: no advt/iadvt/spgd run with best_model.npz" % runs_dir)
     return tokens, out
 
 
@@ -61,25 +64,17 @@ def run_interpret(args):
     from interpretable_adv.training.common import get_device
 
     device = get_device(args.device)
-    data_dir = args.data
+    data_dir = args.data or data_dir_of_runs(args.runs)
     if data_dir is None:
-        import json
-        for name in ADVERSARIAL_METHODS:
-            path = os.path.join(args.runs, name, "args.json")
-            if os.path.isfile(path):
-                data_dir = json.load(open(path))["config"]["data"]
-                break
-    try:
-        if data_dir is None:
-            raise FileNotFoundError("%s: no adversarial run found; pass --data" % args.runs)
-        data = PreparedData(data_dir)
-        if not 0 <= args.index < len(data.split("test")):
-            raise ValueError("--index must be in [0, %d)" % len(data.split("test")))
-        lm, _ = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), len(data.vocab), device)
-        tokens, records = perturbed_review(args.runs, data, args.index, lm, device)
-    except (FileNotFoundError, ValueError) as exc:
-        print("iadv interpret: error: %s" % exc, file=sys.stderr)
-        return 2
+        raise UsageError("%s: no run with args.json found; pass --runs (or --data)" % args.runs)
+    data = PreparedData(data_dir)
+    if not 0 <= args.index < len(data.split("test")):
+        raise UsageError("--index must be in [0, %d), got %d" % (len(data.split("test")), args.index))
+    if args.figure:
+        from interpretable_adv.report import check_output_dir
+        check_output_dir(os.path.dirname(args.figure) or ".", "--figure")
+    lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
+    tokens, records = perturbed_review(args.runs, data, args.index, lm, device)
     color = {"always": True, "never": False}.get(args.color, sys.stdout.isatty())
     label = "positive" if data.split("test").labels[args.index] == 1 else "negative"
     print("test review %d (%s), %d tokens" % (args.index, label, len(tokens)))
@@ -100,10 +95,25 @@ def run_interpret(args):
 
 def add_arguments(parser):
     parser.add_argument("--runs", default=os.path.join("runs", "small"), help="directory of the runs")
-    parser.add_argument("--index", "-i", type=int, default=0, help="test review index")
+    parser.add_argument("--index", "-i", type=flag_type("int", low=0), default=0, help="test review index")
     parser.add_argument("--lm", default=None, help="LM for the perplexities (default: RUNS/lm/lm.npz)")
     parser.add_argument("--data", default=None, help="prepared dataset (default: the runs')")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour changed words (auto: only in a terminal; otherwise [[word]])")
-    parser.add_argument("--figure", default=None, help="also write a Figure 2-4 style heatmap (PNG/PDF)")
-    parser.add_argument("--device", "-d", default="-1")
+    parser.add_argument("--figure", default=None, type=figure_path,
+                        help="also write a Figure 2-4 style heatmap (.png, .pdf or .svg)")
+    parser.add_argument("--device", "-d", default="-1", type=device_flag,
+                        help="-1 or @numpy = CPU, N or @cupy:N = GPU N")
+
+
+def figure_path(text):
+    """argparse ``type=`` for ``--figure``: a path whose extension matplotlib writes."""
+    import argparse
+
+    from interpretable_adv.plots import FIGURE_FORMATS
+
+    extension = os.path.splitext(text)[1].lower().lstrip(".")
+    if extension not in FIGURE_FORMATS:
+        raise argparse.ArgumentTypeError("%r: the file name must end in %s"
+                                         % (text, ", ".join("." + f for f in FIGURE_FORMATS)))
+    return text

@@ -58,6 +58,10 @@ class NeighborTable:
     def serialize(self, serializer):
         loading = isinstance(serializer, chainer.serializer.Deserializer)
         self.refreshes = serializer("refreshes", self.refreshes)
+        try:
+            self.rows_computed = int(serializer("rows_computed", self.rows_computed))
+        except KeyError:   # a snapshot from before this counter was saved
+            pass
         if self.refreshes == 0:
             return
         arrays = {}

@@ -5,6 +5,18 @@ import numpy as np
 _NAMES = {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}
 
 
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def save_figure(fig, path, dpi=130):
+    """``fig.savefig(path)`` atomically (a killed run leaves no half-written image), then closes ``fig``."""
+    from interpretable_adv.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    _pyplot().close(fig)
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -50,8 +62,7 @@ def heatmap_figure(tokens, records, path, width=18, title=None):
     if title:
         ax.set_title("%s, tokens %d-%d" % (title, start, stop - 1))
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -99,6 +110,5 @@ def figure1(example, path):
     fig.suptitle("SPGD on a two-word review (sigma = %.2f keeps %d of 2): step, projection onto one neighbour "
                  "direction, sparsification" % (example["sigma"], example["kept_count"]))
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -19,6 +19,8 @@ import numpy as np
 
 from interpretable_adv import evaluation as ev
 from interpretable_adv.data import PreparedData
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import atomic_write_json, atomic_write_text, load_npz, read_json
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.training.adversarial import resolved_eps
@@ -46,27 +48,60 @@ DEFINITIONS = {
 }
 
 
+def run_config(run_dir):
+    """The configuration in a run's ``args.json`` (UsageError if absent or unreadable)."""
+    saved = read_json(os.path.join(run_dir, "args.json"), "run settings")
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise UsageError("%s: not an args.json written by `iadv train`" % os.path.join(run_dir, "args.json"))
+    return saved["config"]
+
+
 def load_run(run_dir, data, device):
-    """Classifier of a run directory (best-on-dev weights) and its configuration."""
+    """Classifier of a run directory (best-on-dev weights) and its configuration.
+
+    Refuses (UsageError) a run trained on another vocabulary than ``data``'s.
+    """
     from interpretable_adv.training.classifier import build_classifier
 
-    with open(os.path.join(run_dir, "args.json")) as f:
-        config = json.load(f)["config"]
+    config = run_config(run_dir)
+    results_path = os.path.join(run_dir, "results.json")
+    if os.path.isfile(results_path):
+        trained_on = read_json(results_path, "run results").get("vocab_hash")
+        if trained_on is not None and trained_on != data.vocab.hash:
+            raise UsageError("%s was trained on another vocabulary (hash %s) than --data %s (%s); pass the "
+                             "dataset the run used" % (run_dir, trained_on[:12], data.directory, data.vocab.hash[:12]))
     model = build_classifier(config, len(data.vocab))
-    chainer.serializers.load_npz(os.path.join(run_dir, "best_model.npz"), model)
+    load_npz(os.path.join(run_dir, "best_model.npz"), model, "best model")
     model.to_device(device)
     return model, config
 
 
-def load_lm(path, n_vocab, device):
+LM_STRUCTURE_KEYS = ("embed_dim", "hidden_dim", "softmax", "cutoffs", "div_value", "init_scale", "forget_bias")
+
+
+def load_lm(path, data, device, what="--lm"):
+    """The language model in ``path`` (``lm.npz``), checked against ``data``'s vocabulary first."""
     from interpretable_adv.training.common import read_meta
     from interpretable_adv.training.lm import build_language_model
 
-    config = json.loads(read_meta(path)["config"])
-    lm = build_language_model(config, n_vocab)
-    chainer.serializers.load_npz(path, lm)
+    if not os.path.isfile(path):
+        raise UsageError("%s %s: no such file" % (what, path))
+    meta = read_meta(path, what)
+    if meta.get("vocab_hash") != data.vocab.hash:
+        raise UsageError("%s %s: trained on another vocabulary (hash %s) than --data %s (%s)"
+                         % (what, path, str(meta.get("vocab_hash"))[:12], data.directory, data.vocab.hash[:12]))
+    try:
+        config = json.loads(meta["config"])
+    except (KeyError, ValueError):
+        raise UsageError("%s %s: no readable meta/config entry; not an LM written by iadv" % (what, path)) from None
+    missing = [key for key in LM_STRUCTURE_KEYS if key not in config]
+    if missing:
+        raise UsageError("%s %s: its config lacks %s" % (what, path, ", ".join(missing)))
+    config.setdefault("dropout", 0.0)   # evaluation runs with dropout off; older imports did not record it
+    lm = build_language_model(config, len(data.vocab))
+    load_npz(path, lm, what)
     lm.to_device(device)
-    return lm, read_meta(path)["vocab_hash"]
+    return lm
 
 
 def sample_indices(n_reviews, sample, seed):
@@ -179,8 +214,7 @@ def is_paper_imdb(data_dir):
     path = os.path.join(data_dir, "stats.json")
     if not os.path.isfile(path):
         return False
-    with open(path) as f:
-        table2 = json.load(f).get("table2", {})
+    table2 = read_json(path, "dataset statistics").get("table2", {})
     return all(table2.get(split, {}).get("examples") == n for split, n in PAPER_SPLIT_SIZES.items())
 
 
@@ -190,8 +224,7 @@ def data_dir_of_runs(*runs_dirs):
         for name in ("spgd", "advt", "iadvt", "pretrained", "baseline"):
             path = os.path.join(runs_dir, name, "args.json")
             if os.path.isfile(path):
-                with open(path) as f:
-                    return json.load(f)["config"]["data"]
+                return run_config(os.path.join(runs_dir, name)).get("data")
     return None
 
 
@@ -205,7 +238,7 @@ def table3(runs_dir):
     rows = []
     for name, title, paper in TABLE3_ROWS:
         path = os.path.join(runs_dir, name, "results.json")
-        result = json.load(open(path)) if os.path.isfile(path) else None
+        result = read_json(path, "run results") if os.path.isfile(path) else None
         majority = None if result is None else result.get("test_majority_share")
         rows.append({"run": name, "model": title, "paper": paper,
                      "test_accuracy": None if result is None else 100 * result["test_accuracy"],
@@ -242,54 +275,63 @@ def table3_markdown(rows, comparable=True):
     return "\n".join(lines) + "\n"
 
 
+def check_output_dir(out, flag="--out"):
+    """An evaluation output may not be a file, nor a training run's directory (its results.json would go)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError("%s %s: exists and is not a directory" % (flag, out))
+    if os.path.isfile(os.path.join(out, "args.json")):
+        raise UsageError("%s %s: holds a training run (args.json); evaluation output would overwrite its "
+                         "results.json. Choose another directory (default: RUNS/eval)" % (flag, out))
+
+
 def run_evaluation(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_spec=-1, progress=True):
+    """Table 3 and Table 1 of ``runs_dir`` into ``out``; every input is checked before the work starts,
+    and the outputs are written (atomically) only when everything is computed."""
     from tqdm import tqdm
 
     from interpretable_adv.training.common import get_device
 
+    check_output_dir(out)
     device = get_device(device_spec)
     data = PreparedData(data_dir)
-    os.makedirs(out, exist_ok=True)
     rows = table3(runs_dir)
     comparable = is_paper_imdb(data_dir)
+    methods = [m for m in ADVERSARIAL_METHODS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
+    if not methods:
+        raise UsageError("%s: no adversarial run (advt/iadvt/spgd with best_model.npz) to evaluate" % runs_dir)
+    lm = load_lm(lm_path, data, device)
+    runs = {method: load_run(os.path.join(runs_dir, method), data, device) for method in methods}
     for line in degenerate_warnings(rows, runs_dir.rstrip("/") + "/"):
         print(line, file=sys.stderr)
-    with open(os.path.join(out, "table3.md"), "w") as f:
-        f.write(table3_markdown(rows, comparable))
-    methods = [m for m in ADVERSARIAL_METHODS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
-    lm, lm_hash = load_lm(lm_path, len(data.vocab), device)
-    if lm_hash != data.vocab.hash:
-        raise ValueError("%s: LM vocabulary hash differs from the dataset's" % lm_path)
     test = data.split("test")
     indices = sample_indices(len(test), sample, seed)
     records_by_method, reviews = {}, None
     for method in methods:
-        model, config = load_run(os.path.join(runs_dir, method), data, device)
+        model, config = runs[method]
         dataset = ReviewDataset(test, config.get("max_length"), indices)
         reviews = [dataset[i] for i in range(len(dataset))]
         iterator = tqdm(reviews, desc="Table 1: " + method, disable=not progress, file=sys.stderr)
         records_by_method[method] = evaluate_method(method, model, config, lm, iterator, device)
-    if reviews is None:
-        raise FileNotFoundError("%s: no adversarial run (advt/iadvt/spgd with best_model.npz) to evaluate" % runs_dir)
     original_nll = [ev.review_nll(lm, device.send(ids)) for ids, _ in reviews]
     table = summarize(original_nll, records_by_method, reviews)
-    with open(os.path.join(out, "table1.md"), "w") as f:
-        f.write(table1_markdown(table, len(reviews), seed, comparable))
-    with open(os.path.join(out, "examples.jsonl"), "w") as f:
-        for i, (index, (ids, label)) in enumerate(zip(indices, reviews)):
-            entry = {"test_index": int(index), "label": int(label), "tokens": data.vocab.decode(ids.tolist()),
-                     "ppl_original": float(np.exp(original_nll[i].mean()))}
-            for method, records in records_by_method.items():
-                r = records[i]
-                entry[method] = {"norms": r["norms"], "nearest": data.vocab.decode(r["nearest"]),
-                                 "direction": data.vocab.decode(r["direction"]),
-                                 "predictions": {k[5:]: r[k] for k in r if k.startswith("pred_")},
-                                 "ppl": {v: float(np.exp(chainer.backends.cuda.to_cpu(r["nll"][v]).mean()))
-                                         for v in VARIANTS}}
-            f.write(json.dumps(entry) + "\n")
+    examples = []
+    for i, (index, (ids, label)) in enumerate(zip(indices, reviews)):
+        entry = {"test_index": int(index), "label": int(label), "tokens": data.vocab.decode(ids.tolist()),
+                 "ppl_original": float(np.exp(original_nll[i].mean()))}
+        for method, records in records_by_method.items():
+            r = records[i]
+            entry[method] = {"norms": r["norms"], "nearest": data.vocab.decode(r["nearest"]),
+                             "direction": data.vocab.decode(r["direction"]),
+                             "predictions": {k[5:]: r[k] for k in r if k.startswith("pred_")},
+                             "ppl": {v: float(np.exp(chainer.backends.cuda.to_cpu(r["nll"][v]).mean()))
+                                     for v in VARIANTS}}
+        examples.append(json.dumps(entry) + "\n")
     results = {"table1": table, "table3": rows, "sample": len(reviews), "seed": seed, "headline": HEADLINE,
                "comparable_to_paper": comparable,
                "definitions": DEFINITIONS, "lm": lm_path, "runs": runs_dir}
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
+    atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table, len(reviews), seed, comparable))
+    atomic_write_text(os.path.join(out, "examples.jsonl"), "".join(examples))
+    atomic_write_json(os.path.join(out, "results.json"), results)   # last: its presence means "done"
     return results

@@ -12,7 +12,6 @@ and writes ``RUNS/eval/table3.md``, ``table1.md``, ``summary.json`` and
 0 for a single seed). The paper kept the best of 5 runs; we report all.
 """
 
-import json
 import os
 import re
 import sys
@@ -27,10 +26,14 @@ from interpretable_adv.report import (
     PAPER_TABLE1,
     TABLE3_ROWS,
     VARIANTS,
+    check_output_dir,
     data_dir_of_runs,
     is_paper_imdb,
     table3,
 )
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json
+from interpretable_adv.plots import save_figure
 
 
 def seed_dirs(runs_dir):
@@ -75,8 +78,7 @@ def summarize_table1(seeds):
     for seed, path in seeds.items():
         result = os.path.join(path, "eval", "results.json")
         if os.path.isfile(result):
-            with open(result) as f:
-                tables[seed] = json.load(f)["table1"]
+            tables[seed] = read_json(result, "evaluation results")["table1"]
     if not tables:
         return None
     out = {"seeds": sorted(tables), "original": {}}
@@ -191,35 +193,32 @@ def plot_table3(rows, path, comparable):
     ax.set_title("Table 3: mean +- sd over seeds (dots: seeds%s)" % ("; orange: paper" if comparable else ""),
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def summarize(runs_dir, out=None, data_dir=None, sample=None):
     """Write the seed-aggregated tables for ``runs_dir``; returns the summary dictionary."""
     seeds = seed_dirs(runs_dir)
     if not seeds:
-        raise FileNotFoundError("%s: no seedN/ run directories to summarize" % runs_dir)
+        raise UsageError("%s: no seedN/ run directories to summarize" % runs_dir)
     if data_dir is None:
         data_dir = data_dir_of_runs(*seeds.values())
     comparable = data_dir is not None and is_paper_imdb(data_dir)
     out = out or os.path.join(runs_dir, "eval")
-    os.makedirs(out, exist_ok=True)
+    check_output_dir(out)
     rows = summarize_table3(seeds)
     table1 = summarize_table1(seeds)
-    with open(os.path.join(out, "table3.md"), "w") as f:
-        f.write(table3_markdown(rows, comparable))
-    if table1 is not None:
-        if sample is None:
-            first = os.path.join(seeds[table1["seeds"][0]], "eval", "results.json")
-            sample = json.load(open(first)).get("sample")
-        with open(os.path.join(out, "table1.md"), "w") as f:
-            f.write(table1_markdown(table1, comparable, sample))
-    plot_table3(rows, os.path.join(out, "table3.png"), comparable)
+    if table1 is not None and sample is None:
+        first = os.path.join(seeds[table1["seeds"][0]], "eval", "results.json")
+        sample = read_json(first, "evaluation results").get("sample")
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
                "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
+    if table1 is not None:
+        atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table1, comparable, sample))
+    plot_table3(rows, os.path.join(out, "table3.png"), comparable)
+    atomic_write_json(os.path.join(out, "summary.json"), summary)
     for row in rows:
         for seed in row["degenerate_seeds"]:
             print("warning: seed %d %s predicts one class for > %d%% of the test reviews (degenerate)"

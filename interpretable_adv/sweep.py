@@ -13,12 +13,14 @@ closest to the paper's eps); each method's own best scale is reported beside
 it, so a reason to break the paper's ratio would be visible.
 """
 
-import json
 import os
 import re
 
 import numpy as np
 
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json
+from interpretable_adv.plots import save_figure
 from interpretable_adv.report import ADVERSARIAL_METHODS, METHOD_TITLES, is_degenerate
 from interpretable_adv.training.adversarial import DEFAULT_EPS
 
@@ -32,8 +34,7 @@ def read_sweep(sweep_dir):
         path = os.path.join(sweep_dir, name, "results.json")
         if not os.path.isfile(path):
             continue
-        with open(path) as f:
-            result = json.load(f)
+        result = read_json(path, "run results")
         adversarial = result.get("adversarial") or {}
         entry = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"],
                  "majority_share": result.get("test_majority_share"),
@@ -126,8 +127,7 @@ def plot_sweep(grid, chosen, path, reference=None):
     ax.legend(fontsize=8)
     ax.set_title("epsilon sweep (dev)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def write_sweep_report(sweep_dir, reference_runs=()):
@@ -137,22 +137,21 @@ def write_sweep_report(sweep_dir, reference_runs=()):
     """
     grid, controls = read_sweep(sweep_dir)
     if not grid:
-        raise FileNotFoundError("%s: no finished {advt,iadvt,spgd}-xSCALE runs" % sweep_dir)
+        raise UsageError("%s: no finished {advt,iadvt,spgd}-xSCALE runs" % sweep_dir)
     reference = {}
     for label, run in dict(reference_runs).items():
         path = os.path.join(run, "results.json")
         if os.path.isfile(path):
-            with open(path) as f:
-                result = json.load(f)
+            result = read_json(path, "run results")
             reference[label] = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"]}
     chosen, mean_dev, best = choose_scale(grid)
-    with open(os.path.join(sweep_dir, "sweep.md"), "w") as f:
-        f.write(sweep_markdown(grid, controls, chosen, mean_dev, best, reference))
+    atomic_write_text(os.path.join(sweep_dir, "sweep.md"), sweep_markdown(grid, controls, chosen, mean_dev, best,
+                                                                          reference))
     plot_sweep(grid, chosen, os.path.join(sweep_dir, "sweep.png"), reference)
-    with open(os.path.join(sweep_dir, "sweep.json"), "w") as f:
-        json.dump({"grid": {m: {str(s): c for s, c in v.items()} for m, v in grid.items()}, "controls": controls,
-                   "reference": reference, "mean_dev": {str(s): v for s, v in mean_dev.items()},
-                   "best_scale_per_method": best, "chosen_scale": chosen}, f, indent=2)
+    atomic_write_json(os.path.join(sweep_dir, "sweep.json"),
+                      {"grid": {m: {str(s): c for s, c in v.items()} for m, v in grid.items()}, "controls": controls,
+                       "reference": reference, "mean_dev": {str(s): v for s, v in mean_dev.items()},
+                       "best_scale_per_method": best, "chosen_scale": chosen})
     return chosen
 
 

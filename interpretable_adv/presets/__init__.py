@@ -3,10 +3,14 @@
 
 Each preset file has a ``pretrain`` and a ``train`` section; command-line flags
 override single keys, and the resolved configuration goes to ``args.json``.
+Every key is checked against :mod:`interpretable_adv.presets.schema`.
 """
 
 import json
 import os
+
+from interpretable_adv.errors import UsageError
+from interpretable_adv.presets.schema import validate
 
 PRESETS = ("paper", "small", "tiny", "upstream")
 
@@ -14,18 +18,29 @@ PRESETS = ("paper", "small", "tiny", "upstream")
 def load_preset(name, section):
     """The ``section`` (``pretrain`` or ``train``) of preset ``name`` (or of a JSON file path)."""
     path = name if name.endswith(".json") else os.path.join(os.path.dirname(__file__), name + ".json")
-    if not os.path.isfile(path):
-        raise ValueError("unknown preset %r (choose from %s, or give a .json file)" % (name, ", ".join(PRESETS)))
-    with open(path) as f:
-        return dict(json.load(f)[section])
+    if not name.endswith(".json") and name not in PRESETS:
+        raise UsageError("--preset %s: unknown preset (choose from %s, or give a .json file)"
+                         % (name, ", ".join(PRESETS)))
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = json.load(f)
+    except OSError as exc:
+        raise UsageError("--preset %s: cannot read (%s)" % (name, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise UsageError("--preset %s: not valid JSON (%s)" % (name, exc)) from None
+    if not isinstance(content, dict) or not isinstance(content.get(section), dict):
+        raise UsageError("--preset %s: needs a JSON object with a %r object (like the presets in %s)"
+                         % (name, section, os.path.dirname(__file__)))
+    return {k: v for k, v in content[section].items() if not k.startswith("_")}
 
 
 def resolve(name, section, overrides):
-    """Preset values with every non-None override applied."""
+    """Preset values with every non-None override applied, each key checked (UsageError otherwise)."""
     config = load_preset(name, section)
-    unknown = set(overrides) - set(config) - {"resume", "progress", "preset"}
-    if unknown:
-        raise ValueError("unknown configuration keys: %s" % ", ".join(sorted(unknown)))
-    config.update({k: v for k, v in overrides.items() if v is not None})
+    sources = {key: name for key in config}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config.update(given)
+    sources.update({key: "flag" for key in given})
     config["preset"] = name
-    return config
+    sources["preset"] = name
+    return validate(config, section, sources)

@@ -6,7 +6,6 @@ batch 32. Dev accuracy after every epoch, the best-on-dev model kept in
 model; everything lands in ``results.json``.
 """
 
-import json
 import os
 import time
 
@@ -14,21 +13,27 @@ import chainer
 import chainer.functions as F
 import numpy as np
 from chainer import training
-from chainer.training import extensions, triggers
+from chainer.training import extensions
 
 from interpretable_adv.iterators import BucketIterator, ReviewDataset, review_converter
 from interpretable_adv.neighbors import NeighborRefresh, NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import atomic_write_json, load_npz, open_npz
+from interpretable_adv.presets.schema import METHODS
 from interpretable_adv.training.common import (
+    FiniteGradientCheck,
     add_standard_extensions,
+    max_value_trigger,
     read_meta,
     run_trainer,
     serialize_run_state,
-    start_run,
+    open_run,
+    record_run,
 )
 
 
-class PretrainedMismatch(ValueError):
+class PretrainedMismatch(UsageError):
     """The language-model checkpoint does not fit the classifier or the dataset."""
 
 
@@ -40,12 +45,12 @@ def load_pretrained(classifier, lm_path, vocab_hash):
     """
     if not os.path.isfile(lm_path):
         raise PretrainedMismatch("--pretrained %s: no such file" % lm_path)
-    meta = read_meta(lm_path)
+    meta = read_meta(lm_path, "--pretrained")
     lm_hash = meta.get("vocab_hash")
     if lm_hash != vocab_hash:
         raise PretrainedMismatch("--pretrained %s: vocabulary hash %s does not match the dataset's %s; "
                                  "the LM was trained on a different vocabulary" % (lm_path, lm_hash, vocab_hash))
-    with np.load(lm_path) as z:
+    with open_npz(lm_path, "--pretrained") as z:
         for name, param in classifier.namedparams():
             key = name.lstrip("/")
             if not (key.startswith("embed/") or key.startswith("rnn/")):
@@ -176,9 +181,6 @@ class AlphaSchedule(training.Extension):
     initialize = __call__   # before the first update, and again after a resume
 
 
-METHODS = ("baseline", "advt", "iadvt", "spgd")
-
-
 def make_updater(config, iterator, optimizer, device, neighbors):
     """The updater for ``config['method']``: plain training or adversarial training."""
     method = config["method"]
@@ -205,7 +207,10 @@ def train_classifier(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device, data = start_run(config, "train")
+    device, data = open_run(config, "train")
+    if config["method"] in ("iadvt", "spgd") and not 1 <= config["n_neighbors"] < len(data.vocab) - 1:
+        raise UsageError("--n-neighbors %d: K must be below the vocabulary size minus one (%d)"
+                         % (config["n_neighbors"], len(data.vocab) - 1))
 
     limit = config.get("max_train_examples")
     indices = None
@@ -217,10 +222,12 @@ def train_classifier(config, extra_extensions=()):
     model = build_classifier(config, len(data.vocab))
     if config.get("pretrained"):
         load_pretrained(model, config["pretrained"], data.vocab.hash)
+    record_run(config, "train", data)
     model.to_device(device)
     model_loss = ClassifierLoss(model)
     optimizer = chainer.optimizers.Adam(alpha=config["lr"])
     optimizer.setup(model_loss)
+    optimizer.add_hook(FiniteGradientCheck())
     optimizer.add_hook(chainer.optimizer_hooks.GradientClipping(config["grad_clip"]))
 
     iterator = BucketIterator(train, config["batchsize"], bucket_batches=config["bucket_batches"],
@@ -236,7 +243,7 @@ def train_classifier(config, extra_extensions=()):
     trainer.extend(AlphaSchedule(config["lr"], config["lr_decay"], config.get("lr_warmup", 0)))
     trainer.extend(AccuracyEvaluator(model_loss, dev, config["eval_batchsize"], device), trigger=(1, "epoch"))
     trainer.extend(extensions.snapshot_object(model, "best_model.npz"),
-                   trigger=triggers.MaxValueTrigger("validation/main/accuracy", (1, "epoch")))
+                   trigger=max_value_trigger("validation/main/accuracy", (1, "epoch")))
     keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy",
             "validation/main/majority_share"]
     if config["method"] != "baseline":
@@ -246,7 +253,7 @@ def train_classifier(config, extra_extensions=()):
 
     log = [e for e in trainer.get_extension("LogReport").log if "validation/main/accuracy" in e]
     best = max(log, key=lambda e: e["validation/main/accuracy"]) if log else None
-    chainer.serializers.load_npz(os.path.join(out, "best_model.npz"), model)
+    load_npz(os.path.join(out, "best_model.npz"), model, "best model")
     test = evaluate(model_loss, ReviewDataset(data.split("test"), config.get("max_length")),
                     config["eval_batchsize"], device)
     speeds = [e["main/tokens_per_sec"] for e in trainer.get_extension("LogReport").log if "main/tokens_per_sec" in e]
@@ -279,6 +286,5 @@ def train_classifier(config, extra_extensions=()):
         "wall_time_s": round(wall, 1),
         "vocab_hash": data.vocab.hash,
     }
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    atomic_write_json(os.path.join(out, "results.json"), results)
     return results

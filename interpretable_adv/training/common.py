@@ -2,25 +2,43 @@
 
 import datetime
 import json
+import math
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 
 import chainer
 import numpy as np
-from chainer.training import extensions
+from chainer.training import extensions, triggers
 
 from interpretable_adv import __version__
+from interpretable_adv.errors import TrainingDiverged, UsageError
+from interpretable_adv.files import (
+    atomic_path,
+    atomic_write_json,
+    check_npz,
+    load_npz,
+    open_npz,
+    read_json,
+    remove_stale_temporaries,
+    warn,
+)
 from interpretable_adv.iterators import serialize_random_state
+from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, flag_of, normalise_device
 
 
 def get_device(spec):
-    """Chainer device from ``--device``: -1 or ``@numpy`` = CPU, N or ``@cupy:N`` = GPU N."""
-    spec = str(spec)
-    if spec.lstrip("-").isdigit():
-        spec = "@numpy" if int(spec) < 0 else "@cupy:%d" % int(spec)
+    """Chainer device from ``--device``: -1 or ``@numpy`` = CPU, N or ``@cupy:N`` = GPU N.
+
+    An unusable specifier (no such GPU, CuPy missing) is a :class:`UsageError`.
+    """
+    try:
+        spec = normalise_device(spec)
+    except ValueError as exc:
+        raise UsageError("--device %s" % exc) from None
     device = chainer.get_device(spec)
     device.use()
     return device
@@ -58,15 +76,85 @@ def versions():
     return found
 
 
-def write_args_json(out, config, command):
-    """``args.json``: resolved configuration, seed, git commit, versions, command line."""
+def write_args_json(out, config, command, data_fingerprint=None):
+    """``args.json``: resolved configuration, dataset fingerprint, seed, git commit, versions, command line."""
     os.makedirs(out, exist_ok=True)
     payload = {"command": command, "config": config, "seed": config.get("seed"),
+               "data_fingerprint": data_fingerprint,
                "git_commit": git_commit(), "versions": versions(), "argv": sys.argv,
                "time": datetime.datetime.now().isoformat(timespec="seconds")}
-    with open(os.path.join(out, "args.json"), "w") as f:
-        json.dump(payload, f, indent=2)
+    atomic_write_json(os.path.join(out, "args.json"), payload)
     return payload
+
+
+def data_fingerprint(data):
+    """What identifies a prepared dataset's content: ``iadv prepare``'s fingerprint, else the vocabulary hash."""
+    return data.stats.get("fingerprint") or data.vocab.hash
+
+
+SNAPSHOT_PATTERN = re.compile(r"^snapshot_iter_(\d+)$")
+
+
+def snapshots_in(directory):
+    """Trainer snapshots in ``directory``, newest (highest iteration) first."""
+    if not os.path.isdir(directory):
+        return []
+    found = [(int(m.group(1)), name) for name in os.listdir(directory) for m in [SNAPSHOT_PATTERN.match(name)] if m]
+    return [os.path.join(directory, name) for _, name in sorted(found, reverse=True)]
+
+
+def check_resume(config, command, data):
+    """Refuse (UsageError) to continue a run whose experiment settings differ from ``config``'s.
+
+    A run is continued when ``--resume`` names a snapshot, or when ``--out``
+    already holds snapshots; its ``args.json`` (beside the snapshot) is then
+    compared with the new configuration. Keys in
+    :data:`~interpretable_adv.presets.schema.NON_EXPERIMENT_KEYS` may differ;
+    any other key, the command or the dataset's fingerprint may not. Nothing
+    is written or removed here.
+    """
+    out = config["out"]
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError("--out %s: exists and is not a directory" % out)
+    resume = config.get("resume")
+    if resume:
+        if not os.path.isfile(resume):
+            raise UsageError("--resume %s: no such snapshot file" % resume)
+        saved_path = os.path.join(os.path.dirname(os.path.abspath(resume)), "args.json")
+    elif snapshots_in(out):
+        saved_path = os.path.join(out, "args.json")
+    else:
+        return
+    if not os.path.isfile(saved_path):
+        return   # a snapshot without its args.json (copied by hand): nothing to compare with
+    saved = read_json(saved_path, "the run's settings")
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise UsageError("%s: not an args.json written by iadv (no \"config\"); remove it or use another --out"
+                         % saved_path)
+    differences = []
+    if saved.get("command", command) != command:
+        differences.append("command (%s, saved %s)" % (command, saved.get("command")))
+    old = saved["config"]
+    for key in sorted(set(old) | set(config)):
+        if key in NON_EXPERIMENT_KEYS:
+            continue
+        if _normalised(old.get(key)) != _normalised(config.get(key)):
+            differences.append("%s %s (saved %s)" % (flag_of(key), _show(config.get(key)), _show(old.get(key))))
+    saved_data = saved.get("data_fingerprint")
+    if saved_data is not None and saved_data != data_fingerprint(data):
+        differences.append("--data %s (another dataset than the saved run's %s)" % (config["data"], old.get("data")))
+    if differences:
+        raise UsageError("%s holds a run with other settings; resuming would mix two experiments. Differences: %s. "
+                         "Use another --out, or remove the old run to start over"
+                         % (os.path.dirname(saved_path) or ".", "; ".join(differences)))
+
+
+def _normalised(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _show(value):
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def add_standard_extensions(trainer, config, print_keys, log_trigger):
@@ -82,7 +170,8 @@ def add_standard_extensions(trainer, config, print_keys, log_trigger):
     trainer.extend(extensions.PrintReport(print_keys), trigger=log_trigger)
     if config.get("progress", True):
         trainer.extend(extensions.ProgressBar(update_interval=config["log_interval"]))
-    snapshot = extensions.snapshot(filename="snapshot_iter_{.updater.iteration}", autoload=True, n_retains=2)
+    # autoload is ours (run_trainer): pickle-free, and falls back past a truncated newest snapshot.
+    snapshot = extensions.snapshot(filename="snapshot_iter_{.updater.iteration}", n_retains=2)
     trainer.extend(snapshot, trigger=(config["snapshot_interval"], "iteration"), name="snapshot_interval")
     trainer.extend(snapshot, trigger=(1, "epoch"), name="snapshot_epoch")
 
@@ -99,51 +188,134 @@ def serialize_run_state(serializer, optimizer):
     hyperparam.alpha = serializer("optimizer_alpha", float(hyperparam.alpha))
 
 
-def start_run(config, command):
-    """Device, seed, prepared data and ``args.json`` for a training command; returns (device, data)."""
+def open_run(config, command):
+    """Device and prepared data for a training command, every check done and nothing written yet.
+
+    Checks the device, the dataset, and (when ``--out`` holds a run to
+    continue) that the run's saved settings match (:func:`check_resume`).
+    The trainer then builds what depends on the data, checks that too, and
+    calls :func:`record_run` before its first write.
+    """
     from interpretable_adv.data import PreparedData
 
     device = get_device(config["device"])
-    set_seed(config["seed"], device)
     data = PreparedData(config["data"])
-    write_args_json(config["out"], config, command)
+    check_resume(config, command, data)
+    set_seed(config["seed"], device)
     return device, data
 
 
+def record_run(config, command, data):
+    """The run's first writes: remove temporaries a killed run left in ``--out``, write ``args.json``."""
+    remove_stale_temporaries(config["out"], log=warn)
+    write_args_json(config["out"], config, command, data_fingerprint(data))
+
+
 def run_trainer(trainer, config, extra_extensions=()):
-    """Add ``(extension, trigger)`` extras, honour ``--resume``, run; returns the wall time in seconds."""
+    """Add ``(extension, trigger)`` extras, resume (``--resume`` or the newest snapshot in ``--out``), run.
+
+    Returns the wall time in seconds.
+    """
     import time
 
     for extension, trigger in extra_extensions:
         trainer.extend(extension, trigger=trigger)
-    resume_from(trainer, config.get("resume"))
+    if config.get("resume"):
+        check_npz(config["resume"], "--resume")
+        load_npz(config["resume"], trainer, "--resume")
+    else:
+        autoload_newest_snapshot(trainer)
     start = time.time()
-    trainer.run()
+    trainer.run(show_loop_exception_msg=False)   # our errors are one line; bugs keep their traceback
     return time.time() - start
 
 
-def resume_from(trainer, path):
-    """``--resume PATH``: load a specific trainer snapshot (autoload covers the usual case)."""
-    if path:
-        if not os.path.isfile(path):
-            raise FileNotFoundError("--resume %s: no such snapshot" % path)
-        chainer.serializers.load_npz(path, trainer)
+def autoload_newest_snapshot(trainer):
+    """Load the newest readable ``snapshot_iter_N`` of ``trainer.out``; returns its path or None.
+
+    Every snapshot is read in full (pickling off) before any of it goes into
+    the trainer. A truncated or corrupt newest snapshot is skipped with a
+    warning in favour of the next older one; one holding a pickled object is
+    refused outright (:class:`~interpretable_adv.errors.UnsafeFile`).
+    """
+    from interpretable_adv.errors import UnsafeFile
+
+    skipped = []
+    for path in snapshots_in(trainer.out):
+        try:
+            check_npz(path, "snapshot")
+        except UnsafeFile:
+            raise
+        except UsageError as exc:
+            skipped.append(path)
+            warn("%s; trying an older snapshot" % exc)
+            continue
+        load_npz(path, trainer, "snapshot")
+        if skipped:
+            warn("resumed from %s instead of the unreadable %s" % (path, ", ".join(skipped)))
+        return path
+    if skipped:
+        warn("no readable snapshot in %s; starting from the beginning" % trainer.out)
+    return None
+
+
+def max_value_trigger(key, trigger):
+    """Chainer's ``MaxValueTrigger`` whose state has no ``None`` (so snapshots hold no object array)."""
+    return _pickle_free(triggers.MaxValueTrigger(key, trigger))
+
+
+def min_value_trigger(key, trigger):
+    """Chainer's ``MinValueTrigger`` whose state has no ``None`` (so snapshots hold no object array)."""
+    return _pickle_free(triggers.MinValueTrigger(key, trigger))
+
+
+def _pickle_free(best_value_trigger):
+    """Store "no best value yet" as NaN: NumPy would save ``None`` as a pickled object array."""
+    def serialize(serializer):
+        best_value_trigger._interval_trigger.serialize(serializer["interval_trigger"])
+        best_value_trigger._summary.serialize(serializer["summary"])
+        best = best_value_trigger._best_value
+        stored = serializer("best_value", math.nan if best is None else float(best))
+        best_value_trigger._best_value = None if stored is None or math.isnan(stored) else float(stored)
+
+    best_value_trigger.serialize = serialize
+    return best_value_trigger
+
+
+class FiniteGradientCheck:
+    """Optimizer hook (before the update): stop on a NaN or infinite gradient, naming the iteration.
+
+    Raised before the update rule runs, so the parameters stay as they were
+    and the newest snapshot remains the last good state.
+    """
+
+    name = "FiniteGradientCheck"
+    timing = "pre"
+    call_for_each_param = False
+
+    def __call__(self, optimizer):
+        squares = [float((p.grad * p.grad).sum()) for p in optimizer.target.params() if p.grad is not None]
+        if not math.isfinite(math.fsum(squares)):
+            raise TrainingDiverged("iteration %d: the loss or its gradient is NaN or infinite; stopped before "
+                                   "the update (the newest snapshot is the last good state; try a lower --lr "
+                                   "or --grad-clip)" % (optimizer.t + 1))
 
 
 def save_model_with_meta(path, model, meta):
     """``save_npz`` of ``model`` plus ``meta/<key>`` entries (vocabulary hash, config)."""
     serializer = chainer.serializers.DictionarySerializer()
     serializer.save(model)
-    target = {k: chainer.backends.cuda.to_cpu(v) if v is not None else np.asarray(None)
-              for k, v in serializer.target.items()}
+    uninitialised = [k for k, v in serializer.target.items() if v is None]
+    if uninitialised:   # NumPy would pickle None; every file we write must load with pickling off
+        raise ValueError("cannot save %s: uninitialised entries %s" % (path, ", ".join(uninitialised)))
+    target = {k: chainer.backends.cuda.to_cpu(v) for k, v in serializer.target.items()}
     for key, value in meta.items():
         target["meta/" + key] = np.asarray(json.dumps(value) if not isinstance(value, str) else value)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **target)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **target)
 
 
-def read_meta(path):
-    """The ``meta/`` entries of a file written by :func:`save_model_with_meta`."""
-    with np.load(path) as z:
+def read_meta(path, what=None):
+    """The ``meta/`` entries of a file written by :func:`save_model_with_meta` (read without pickling)."""
+    with open_npz(path, what) as z:
         return {k[len("meta/"):]: str(z[k]) for k in z.files if k.startswith("meta/")}

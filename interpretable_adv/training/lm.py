@@ -8,7 +8,6 @@ clipping 5.0, and alpha x0.9999 whenever dev perplexity fails to improve at an
 evaluation. Dev reviews (never test) are used for validation.
 """
 
-import json
 import math
 import os
 import time
@@ -17,16 +16,20 @@ import chainer
 import chainer.functions as F
 import numpy as np
 from chainer import training
-from chainer.training import triggers
 
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import atomic_write_json
 from interpretable_adv.iterators import StreamIterator
 from interpretable_adv.nets import LanguageModel
 from interpretable_adv.training.common import (
+    FiniteGradientCheck,
     add_standard_extensions,
+    min_value_trigger,
     run_trainer,
     save_model_with_meta,
     serialize_run_state,
-    start_run,
+    open_run,
+    record_run,
 )
 
 
@@ -166,6 +169,19 @@ def _review_subset(splits, max_tokens, seed):
     return np.concatenate([reviews[k][0].review(reviews[k][1]) for k in chosen])
 
 
+def check_sizes(config, n_vocab, n_train, n_dev):
+    """Settings that only the data can rule out (UsageError): softmax cutoffs, stream lengths."""
+    if config["softmax"] == "adaptive" and config["cutoffs"][-1] >= n_vocab:
+        raise UsageError("cutoffs %s: the last must be below the vocabulary size %d (or use --softmax full)"
+                         % (config["cutoffs"], n_vocab))
+    needed = config["batchsize"] * config["bptt_len"] + 1
+    if n_train < needed:
+        raise UsageError("--batchsize %d x --bptt-len %d needs at least %d training tokens; there are %d "
+                         "(see --max-train-tokens)" % (config["batchsize"], config["bptt_len"], needed, n_train))
+    if n_dev < 2:
+        raise UsageError("the dev stream has %d tokens; perplexity needs at least 2 (see --eval-tokens)" % n_dev)
+
+
 def build_language_model(config, n_vocab):
     return LanguageModel(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
                          dropout=config["dropout"], softmax=config["softmax"], cutoffs=tuple(config["cutoffs"]),
@@ -179,14 +195,17 @@ def train_language_model(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device, data = start_run(config, "pretrain")
+    device, data = open_run(config, "pretrain")
 
     train = training_tokens(data, config.get("max_train_tokens"), config["seed"])
     dev = dev_tokens(data, config.get("eval_tokens"), config["seed"])
+    check_sizes(config, len(data.vocab), len(train), len(dev))
+    record_run(config, "pretrain", data)
     model = build_language_model(config, len(data.vocab))
     model.to_device(device)
     optimizer = chainer.optimizers.Adam(alpha=config["lr"])
     optimizer.setup(model)
+    optimizer.add_hook(FiniteGradientCheck())
     optimizer.add_hook(chainer.optimizer_hooks.GradientClipping(config["grad_clip"]))
 
     iterator = StreamIterator(train, config["batchsize"], config["bptt_len"])
@@ -199,7 +218,7 @@ def train_language_model(config, extra_extensions=()):
     trainer.extend(AlphaDecayOnPlateau(config["alpha_decay"]), trigger=eval_trigger)
     meta = {"vocab_hash": data.vocab.hash, "config": config}
     trainer.extend(lambda t: save_model_with_meta(os.path.join(out, "lm.npz"), model, meta),
-                   trigger=triggers.MinValueTrigger("validation/main/perplexity", eval_trigger), name="save_best_lm")
+                   trigger=min_value_trigger("validation/main/perplexity", eval_trigger), name="save_best_lm")
     add_standard_extensions(trainer, config, ["epoch", "iteration", "main/perplexity", "validation/main/perplexity",
                                               "main/tokens_per_sec", "alpha", "elapsed_time"], eval_trigger)
     wall = run_trainer(trainer, config, extra_extensions)
@@ -214,6 +233,5 @@ def train_language_model(config, extra_extensions=()):
         "wall_time_s": round(wall, 1),
         "vocab_hash": data.vocab.hash,
     }
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    atomic_write_json(os.path.join(out, "results.json"), results)
     return results
