@@ -24,12 +24,22 @@ DEVICE_FLAG=()
 LOGS=$RUNS/logs
 mkdir -p "$LOGS"
 
-# stage NAME MARKER COMMAND...: run COMMAND unless MARKER exists (a finished stage is not redone;
+# finished MARKER: MARKER exists and, if it is a .json file, parses (iadv writes results atomically;
+# this also catches a file truncated by something else, e.g. a full disk or a copy).
+finished() {
+  [ -e "$1" ] || return 1
+  case $1 in
+    *.json) "$PYTHON" -c 'import json, sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null \
+              || { echo "[redo] $1 does not parse; running its stage again" >&2; return 1; } ;;
+  esac
+}
+
+# stage NAME MARKER COMMAND...: run COMMAND unless MARKER is finished (a finished stage is not redone;
 # an interrupted one resumes from its snapshots). Output goes to $LOGS/NAME.log and the screen.
 stage() {
   local name=$1 marker=$2
   shift 2
-  if [ -e "$marker" ]; then
+  if finished "$marker"; then
     echo "[done] $name ($marker)"
     return 0
   fi
@@ -37,7 +47,7 @@ stage() {
   local start=$SECONDS
   "$@" 2>&1 | tee "$LOGS/$name.log" | grep -E --line-buffered "^\[|error|^\|" || true
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "stage $name failed; see $LOGS/$name.log" >&2; exit 1; }
-  [ -e "$marker" ] || { echo "stage $name did not write $marker; see $LOGS/$name.log" >&2; exit 1; }
+  finished "$marker" || { echo "stage $name did not write $marker; see $LOGS/$name.log" >&2; exit 1; }
   echo "[time] $name $((SECONDS - start)) s" | tee -a "$LOGS/times.txt"
 }
 

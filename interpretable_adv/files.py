@@ -43,6 +43,8 @@ def _reason(exc):
         return "is a directory, not a file"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
+    if "allow_pickle=False" in str(exc):
+        return "not a zip archive; it would have to be unpickled, which is refused"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

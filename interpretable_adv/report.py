@@ -90,6 +90,9 @@ def load_lm(path, data, device, what="--lm"):
     if meta.get("vocab_hash") != data.vocab.hash:
         raise UsageError("%s %s: trained on another vocabulary (hash %s) than --data %s (%s)"
                          % (what, path, str(meta.get("vocab_hash"))[:12], data.directory, data.vocab.hash[:12]))
+    if meta.get("format") == "upstream-iadvt":
+        raise UsageError("%s %s: an imported upstream LM holds only the embedding and the LSTM (for `iadv train "
+                         "--pretrained`); perplexities need an LM with its softmax, from `iadv pretrain`" % (what, path))
     try:
         config = json.loads(meta["config"])
     except (KeyError, ValueError):

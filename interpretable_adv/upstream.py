@@ -31,6 +31,10 @@ import re
 
 import numpy as np
 
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import atomic_path, atomic_write_text, open_npz, read_json
+from interpretable_adv.plots import save_figure
+
 LOG_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) : ([^:]+?) : ([A-Z]+) : (.*)$")
 LOOKS_LIKE_LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} ")
 NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)"
@@ -50,7 +54,7 @@ REFRESH_START, REFRESH_END = "start finding nearest words", "[finish!]"
 HEADER = re.compile(r"^([A-Za-z_][\w ]*?)\s*:\s*(\S.*)$")
 
 
-class LogFormatError(ValueError):
+class LogFormatError(UsageError):
     """A training log that cannot be read; the message names the file and line."""
 
 
@@ -224,11 +228,9 @@ def parse_our_run(run_dir, name=None):
         raise LogFormatError("%s: not a Chainer LogReport file (%s)" % (log_path, exc)) from None
     results, config = {}, {}
     if os.path.isfile(os.path.join(run_dir, "results.json")):
-        with open(os.path.join(run_dir, "results.json")) as f:
-            results = json.load(f)
+        results = read_json(os.path.join(run_dir, "results.json"), "run results")
     if os.path.isfile(os.path.join(run_dir, "args.json")):
-        with open(os.path.join(run_dir, "args.json")) as f:
-            config = json.load(f).get("config", {})
+        config = read_json(os.path.join(run_dir, "args.json"), "run settings").get("config", {})
     rows = {}
     for entry in entries:
         if "validation/main/accuracy" in entry and "epoch" in entry:
@@ -352,35 +354,29 @@ def comparison_figure(ours, upstream):
 
 def write_comparison(ours, upstream, out_dir, tokens_per_epoch=None):
     """Write ``comparison.md``, ``comparison.png`` and ``comparison.json`` into ``out_dir`` (atomically)."""
-    os.makedirs(out_dir, exist_ok=True)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError("--out %s: exists and is not a directory" % out_dir)
     text = comparison_markdown(ours, upstream, tokens_per_epoch)
     data = {r.name: {"kind": r.kind, "source": r.source, "meta": r.meta, "summary": r.summary,
                      "headline": summary_rows(r, tokens_per_epoch), "epochs": r.epochs}
             for r in [ours] + list(upstream)}
     figure = comparison_figure(ours, upstream)
-    staged = []
-    try:
-        for name, write in (("comparison.md", lambda p: open(p, "w").write(text)),
-                            ("comparison.json", lambda p: open(p, "w").write(json.dumps(data, indent=1))),
-                            ("comparison.png", lambda p: figure.savefig(p, dpi=120, format="png"))):
-            tmp = os.path.join(out_dir, "." + name + ".tmp")
-            write(tmp)
-            staged.append((tmp, os.path.join(out_dir, name)))
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    return [final for _, final in staged]
+    os.makedirs(out_dir, exist_ok=True)
+    paths = [os.path.join(out_dir, name) for name in ("comparison.md", "comparison.json", "comparison.png")]
+    atomic_write_text(paths[0], text)
+    atomic_write_text(paths[1], json.dumps(data, indent=1))
+    save_figure(figure, paths[2], dpi=120)
+    return paths
 
 
 # ----------------------------------------------------------------------------- LM checkpoint import
 
-class UpstreamImportError(ValueError):
+class UpstreamImportError(UsageError):
     """The upstream checkpoint, its vocabulary and our dataset do not fit together."""
 
 
+# Upstream's LM dropout (the paper's 0.5); recorded for completeness, the import holds no output layer.
+UPSTREAM_DROPOUT = 0.5
 LSTM_KEYS = ["rnn/0/w%d" % i for i in range(8)] + ["rnn/0/b%d" % i for i in range(8)]
 
 
@@ -392,8 +388,7 @@ def read_word_list(path):
     if not os.path.isfile(path):
         raise UpstreamImportError("%s: no such vocabulary file" % path)
     if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = read_json(path, "upstream vocabulary")
         if isinstance(data, dict) and "words" in data:
             return list(data["words"])
         if isinstance(data, dict):
@@ -429,11 +424,7 @@ def import_upstream_lm(npz_path, upstream_words, our_words, vocab_hash, out_path
     """
     if not os.path.isfile(npz_path):
         raise UpstreamImportError("%s: no such file" % npz_path)
-    try:
-        archive = np.load(npz_path)
-    except (OSError, ValueError) as exc:
-        raise UpstreamImportError("%s: not an .npz checkpoint (%s)" % (npz_path, exc)) from None
-    with archive as z:
+    with open_npz(npz_path, "upstream checkpoint") as z:
         prefix = _find_prefix(z.files, npz_path)
         missing_keys = [k for k in LSTM_KEYS if prefix + k not in z.files]
         if missing_keys:
@@ -468,13 +459,13 @@ def import_upstream_lm(npz_path, upstream_words, our_words, vocab_hash, out_path
     arrays = {"embed/W": embed[rows].astype(np.float32)}
     arrays.update({k: v.astype(np.float32) for k, v in lstm.items()})
     meta = {"vocab_hash": vocab_hash, "imported_from": os.path.abspath(npz_path), "format": "upstream-iadvt",
-            "config": json.dumps({"embed_dim": int(dim), "hidden_dim": int(hidden), "n_vocab": len(our_words)}),
+            "config": json.dumps({"embed_dim": int(dim), "hidden_dim": int(hidden), "n_vocab": len(our_words),
+                                  "dropout": UPSTREAM_DROPOUT, "output_layer": None}),
             "identity_mapping": json.dumps(len(rows) == n_vocab and bool((rows == np.arange(len(rows))).all()))}
     arrays.update({"meta/" + k: np.asarray(v) for k, v in meta.items()})
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = out_path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out_path)
+    with atomic_path(out_path) as tmp:
+        np.savez(tmp, **arrays)
     return {"out": out_path, "rows": len(rows), "upstream_rows": int(n_vocab), "embed_dim": int(dim),
             "hidden_dim": int(hidden), "unused_upstream_rows": int(n_vocab - len(set(rows.tolist())))}
 
@@ -493,27 +484,21 @@ def add_compare_arguments(parser):
 
 
 def run_compare(args):
-    import sys
-
-    try:
-        ours = parse_our_run(args.ours)
-        upstream = [run for path in args.upstream for run in parse_upstream(path)]
-        names = [r.name for r in [ours] + upstream]
-        if len(set(names)) != len(names):
-            for i, run in enumerate(upstream, 1):
-                run.name = "upstream%d:%s" % (i, run.name)
-        # Upstream trains on every training review, whole: its tokens per epoch are the train split's
-        # (of --data, else of the dataset our run used), not our run's (which may be capped).
-        data = args.data or _run_data(args.ours)
-        tokens = None
-        if data and os.path.isfile(os.path.join(data, "train.npz")):
-            from interpretable_adv.data import PreparedData
-            tokens = int(len(PreparedData(data).split("train").tokens))
-        out = args.out or os.path.join(args.ours, "comparison")
-        written = write_comparison(ours, upstream, out, tokens)
-    except (LogFormatError, FileNotFoundError) as exc:
-        print("iadv compare-upstream: error: %s" % exc, file=sys.stderr)
-        return 2
+    ours = parse_our_run(args.ours)
+    upstream = [run for path in args.upstream for run in parse_upstream(path)]
+    names = [r.name for r in [ours] + upstream]
+    if len(set(names)) != len(names):
+        for i, run in enumerate(upstream, 1):
+            run.name = "upstream%d:%s" % (i, run.name)
+    # Upstream trains on every training review, whole: its tokens per epoch are the train split's
+    # (of --data, else of the dataset our run used), not our run's (which may be capped).
+    data = args.data or _run_data(args.ours)
+    tokens = None
+    if data and os.path.isfile(os.path.join(data, "train.npz")):
+        from interpretable_adv.data import PreparedData
+        tokens = int(len(PreparedData(data).split("train").tokens))
+    out = args.out or os.path.join(args.ours, "comparison")
+    written = write_comparison(ours, upstream, out, tokens)
     with open(written[0]) as f:
         print(f.read())
     print("written: %s" % ", ".join(written))
@@ -524,8 +509,7 @@ def _run_data(run_dir):
     path = os.path.join(run_dir, "args.json")
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f).get("config", {}).get("data")
+    return read_json(path, "run settings").get("config", {}).get("data")
 
 
 def add_import_arguments(parser):
@@ -541,25 +525,18 @@ def add_import_arguments(parser):
 
 
 def run_import(args):
-    import sys
-
     from interpretable_adv.data import PreparedData, vocabulary_hash
 
-    try:
-        data = PreparedData(args.data)
-        if args.upstream_vocab is None:
-            with open(os.path.join(args.data, "vocab.json"), encoding="utf-8") as f:
-                order = json.load(f).get("vocab_order", "frequency")
-            if order != "upstream":
-                raise UpstreamImportError("%s numbers words by %s, not as upstream does: pass --upstream-vocab "
-                                          "(upstream's word list), or prepare the data with --vocab-order upstream"
-                                          % (args.data, order))
-        upstream_words = read_word_list(args.upstream_vocab or args.data)
-        summary = import_upstream_lm(args.checkpoint, upstream_words, data.vocab.words,
-                                     vocabulary_hash(data.vocab.words), args.out)
-    except (UpstreamImportError, FileNotFoundError) as exc:
-        print("iadv import-upstream-lm: error: %s" % exc, file=sys.stderr)
-        return 2
+    data = PreparedData(args.data)
+    if args.upstream_vocab is None:
+        order = read_json(os.path.join(args.data, "vocab.json"), "vocabulary").get("vocab_order", "frequency")
+        if order != "upstream":
+            raise UpstreamImportError("%s numbers words by %s, not as upstream does: pass --upstream-vocab "
+                                      "(upstream's word list), or prepare the data with --vocab-order upstream"
+                                      % (args.data, order))
+    upstream_words = read_word_list(args.upstream_vocab or args.data)
+    summary = import_upstream_lm(args.checkpoint, upstream_words, data.vocab.words,
+                                 vocabulary_hash(data.vocab.words), args.out)
     print("wrote %(out)s: %(rows)d rows (of %(upstream_rows)d upstream rows), D %(embed_dim)d, H %(hidden_dim)d"
           % summary)
     print("use it with: iadv train --preset upstream --pretrained %s --data %s" % (args.out, args.data))

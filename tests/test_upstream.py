@@ -10,6 +10,7 @@ import pytest
 
 from interpretable_adv import upstream
 from interpretable_adv.cli import main
+from interpretable_adv.errors import UsageError
 from interpretable_adv.nets import Classifier
 from interpretable_adv.training.classifier import load_pretrained
 
@@ -205,7 +206,7 @@ def test_import_refuses_missing_words_wrong_shapes_and_wrong_vocabularies(tmp_pa
     with pytest.raises(upstream.UpstreamImportError, match="no rnn/0/b3"):
         upstream.import_upstream_lm(str(tmp_path / "no_key.npz"), UPSTREAM_WORDS, OUR_WORDS, "h", out)
     (tmp_path / "not.npz").write_bytes(b"HDF5 but not npz")
-    with pytest.raises(upstream.UpstreamImportError, match="not an .npz"):
+    with pytest.raises(UsageError, match="not a readable .npz file"):
         upstream.import_upstream_lm(str(tmp_path / "not.npz"), UPSTREAM_WORDS, OUR_WORDS, "h", out)
     assert not os.path.exists(out) and not os.path.exists(out + ".tmp.npz")
 
