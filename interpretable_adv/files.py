@@ -143,6 +143,7 @@ def atomic_path(path):
     suffix = os.path.splitext(base)[1]
     fd, tmp = tempfile.mkstemp(prefix="." + base + TEMP_MARK, suffix=suffix, dir=directory)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; give the file the mode open() would
     try:
         yield tmp
         os.replace(tmp, path)
@@ -150,6 +151,12 @@ def atomic_path(path):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path, text):

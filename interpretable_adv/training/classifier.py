@@ -207,7 +207,7 @@ def train_classifier(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device, data = open_run(config, "train")
+    device, data, snapshot = open_run(config, "train")
     if config["method"] in ("iadvt", "spgd") and not 1 <= config["n_neighbors"] < len(data.vocab) - 1:
         raise UsageError("--n-neighbors %d: K must be below the vocabulary size minus one (%d)"
                          % (config["n_neighbors"], len(data.vocab) - 1))
@@ -249,7 +249,7 @@ def train_classifier(config, extra_extensions=()):
     if config["method"] != "baseline":
         keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share", "main/token_perturbation_ratio"]
     add_standard_extensions(trainer, config, keys + ["main/tokens_per_sec", "alpha", "elapsed_time"], (1, "epoch"))
-    wall = run_trainer(trainer, config, extra_extensions)
+    wall = run_trainer(trainer, snapshot, extra_extensions)
 
     log = [e for e in trainer.get_extension("LogReport").log if "validation/main/accuracy" in e]
     best = max(log, key=lambda e: e["validation/main/accuracy"]) if log else None

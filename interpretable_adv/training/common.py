@@ -120,6 +120,7 @@ def check_resume(config, command, data):
     if resume:
         if not os.path.isfile(resume):
             raise UsageError("--resume %s: no such snapshot file" % resume)
+        check_npz(resume, "--resume")   # readable, and no pickled object, before anything is written
         saved_path = os.path.join(os.path.dirname(os.path.abspath(resume)), "args.json")
     elif snapshots_in(out):
         saved_path = os.path.join(out, "args.json")
@@ -170,7 +171,7 @@ def add_standard_extensions(trainer, config, print_keys, log_trigger):
     trainer.extend(extensions.PrintReport(print_keys), trigger=log_trigger)
     if config.get("progress", True):
         trainer.extend(extensions.ProgressBar(update_interval=config["log_interval"]))
-    # autoload is ours (run_trainer): pickle-free, and falls back past a truncated newest snapshot.
+    # autoload is ours (open_run): pickle-free, and falls back past a truncated newest snapshot.
     snapshot = extensions.snapshot(filename="snapshot_iter_{.updater.iteration}", n_retains=2)
     trainer.extend(snapshot, trigger=(config["snapshot_interval"], "iteration"), name="snapshot_interval")
     trainer.extend(snapshot, trigger=(1, "epoch"), name="snapshot_epoch")
@@ -189,7 +190,7 @@ def serialize_run_state(serializer, optimizer):
 
 
 def open_run(config, command):
-    """Device and prepared data for a training command, every check done and nothing written yet.
+    """Device, prepared data and the snapshot to resume from (or None), every check done, nothing written.
 
     Checks the device, the dataset, and (when ``--out`` holds a run to
     continue) that the run's saved settings match (:func:`check_resume`).
@@ -201,8 +202,9 @@ def open_run(config, command):
     device = get_device(config["device"])
     data = PreparedData(config["data"])
     check_resume(config, command, data)
+    snapshot = config.get("resume") or newest_readable_snapshot(config["out"])
     set_seed(config["seed"], device)
-    return device, data
+    return device, data, snapshot
 
 
 def record_run(config, command, data):
@@ -211,8 +213,8 @@ def record_run(config, command, data):
     write_args_json(config["out"], config, command, data_fingerprint(data))
 
 
-def run_trainer(trainer, config, extra_extensions=()):
-    """Add ``(extension, trigger)`` extras, resume (``--resume`` or the newest snapshot in ``--out``), run.
+def run_trainer(trainer, snapshot=None, extra_extensions=()):
+    """Add ``(extension, trigger)`` extras, resume from ``snapshot`` (from :func:`open_run`), run.
 
     Returns the wall time in seconds.
     """
@@ -220,28 +222,25 @@ def run_trainer(trainer, config, extra_extensions=()):
 
     for extension, trigger in extra_extensions:
         trainer.extend(extension, trigger=trigger)
-    if config.get("resume"):
-        check_npz(config["resume"], "--resume")
-        load_npz(config["resume"], trainer, "--resume")
-    else:
-        autoload_newest_snapshot(trainer)
+    if snapshot:
+        load_npz(snapshot, trainer, "snapshot")
     start = time.time()
     trainer.run(show_loop_exception_msg=False)   # our errors are one line; bugs keep their traceback
     return time.time() - start
 
 
-def autoload_newest_snapshot(trainer):
-    """Load the newest readable ``snapshot_iter_N`` of ``trainer.out``; returns its path or None.
+def newest_readable_snapshot(out):
+    """The newest readable ``snapshot_iter_N`` in ``out`` (what a rerun resumes from), or None.
 
-    Every snapshot is read in full (pickling off) before any of it goes into
-    the trainer. A truncated or corrupt newest snapshot is skipped with a
-    warning in favour of the next older one; one holding a pickled object is
-    refused outright (:class:`~interpretable_adv.errors.UnsafeFile`).
+    Every candidate is read in full (pickling off) before it is chosen. A
+    truncated or corrupt newest snapshot is skipped with a warning in favour
+    of the next older one; one holding a pickled object is refused outright
+    (:class:`~interpretable_adv.errors.UnsafeFile`).
     """
     from interpretable_adv.errors import UnsafeFile
 
     skipped = []
-    for path in snapshots_in(trainer.out):
+    for path in snapshots_in(out):
         try:
             check_npz(path, "snapshot")
         except UnsafeFile:
@@ -250,12 +249,11 @@ def autoload_newest_snapshot(trainer):
             skipped.append(path)
             warn("%s; trying an older snapshot" % exc)
             continue
-        load_npz(path, trainer, "snapshot")
         if skipped:
-            warn("resumed from %s instead of the unreadable %s" % (path, ", ".join(skipped)))
+            warn("resuming from %s instead of the unreadable %s" % (path, ", ".join(skipped)))
         return path
     if skipped:
-        warn("no readable snapshot in %s; starting from the beginning" % trainer.out)
+        warn("no readable snapshot in %s; starting from the beginning" % out)
     return None
 
 

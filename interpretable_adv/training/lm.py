@@ -195,7 +195,7 @@ def train_language_model(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device, data = open_run(config, "pretrain")
+    device, data, snapshot = open_run(config, "pretrain")
 
     train = training_tokens(data, config.get("max_train_tokens"), config["seed"])
     dev = dev_tokens(data, config.get("eval_tokens"), config["seed"])
@@ -221,7 +221,7 @@ def train_language_model(config, extra_extensions=()):
                    trigger=min_value_trigger("validation/main/perplexity", eval_trigger), name="save_best_lm")
     add_standard_extensions(trainer, config, ["epoch", "iteration", "main/perplexity", "validation/main/perplexity",
                                               "main/tokens_per_sec", "alpha", "elapsed_time"], eval_trigger)
-    wall = run_trainer(trainer, config, extra_extensions)
+    wall = run_trainer(trainer, snapshot, extra_extensions)
     if not os.path.exists(os.path.join(out, "lm.npz")):
         save_model_with_meta(os.path.join(out, "lm.npz"), model, meta)
     best = [e for e in trainer.get_extension("LogReport").log if "validation/main/perplexity" in e]
