@@ -204,6 +204,8 @@ def test_killed_spgd_run_resumes_to_identical_weights(synthetic_prepared, tmp_pa
                          extra_extensions=[(KillAt(at=8), (1, "iteration"))])
     resumed = train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config))
     assert resumed["dev_curve"] == straight["dev_curve"]
+    for counter in ("neighbor_refreshes", "neighbor_rows_computed"):   # restored from the snapshot, not reset
+        assert resumed["adversarial"][counter] == straight["adversarial"][counter], counter
     with np.load(tmp_path / "straight" / "best_model.npz") as a, np.load(tmp_path / "killed" / "best_model.npz") as b:
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
