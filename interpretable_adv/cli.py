@@ -123,7 +123,8 @@ def _run_evaluate(args):
     for name in ("table3.md",) if args.table3_only else ("table3.md", "table1.md"):
         with open(os.path.join(out, name)) as f:
             print(f.read())
-    print("written to %s (results.json, table1.md, table3.md, examples.jsonl)" % out)
+    print("written to %s (%s)" % (out, "table3.md" if args.table3_only
+                                   else "results.json, table1.md, table3.md, examples.jsonl"))
     return 0
 
 

@@ -70,9 +70,8 @@ def run_interpret(args):
     data = PreparedData(data_dir)
     if not 0 <= args.index < len(data.split("test")):
         raise UsageError("--index must be in [0, %d), got %d" % (len(data.split("test")), args.index))
-    if args.figure:
-        from interpretable_adv.report import check_output_dir
-        check_output_dir(os.path.dirname(args.figure) or ".", "--figure")
+    if args.figure and not os.path.isdir(os.path.dirname(os.path.abspath(args.figure))):
+        raise UsageError("--figure %s: its directory does not exist" % args.figure)
     lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
     tokens, records = perturbed_review(args.runs, data, args.index, lm, device)
     color = {"always": True, "never": False}.get(args.color, sys.stdout.isatty())

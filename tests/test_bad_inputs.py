@@ -264,6 +264,7 @@ CASES = [
     (INTERPRET + " --index -1", "--index"),
     (INTERPRET + " --index 100000", "--index"),
     (INTERPRET + " --figure {out}/heatmap.gif", "--figure"),
+    (INTERPRET + " --figure {out}/no/such/dir/heatmap.png", "--figure"),
     (INTERPRET + " --lm {evil_lm}", "pickled"),
     (INTERPRET + " --device bogus", "--device"),
     ("interpret --runs {evil_runs} --data {data} --lm {lm}", "pickled"),
