@@ -30,22 +30,32 @@ def add_arguments(parser):
                         help="word ids by decreasing frequency (default), or as upstream iAdvT numbers them: "
                              "first appearance over train/pos, train/neg, train/unsup in file-name order "
                              "(same words, <eos> = 0, <unk> = 1; lets upstream checkpoints load by id)")
-    parser.add_argument("--workers", "-j", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if --out holds a matching dataset")
+    parser.add_argument("--workers", "-j", type=int, default=None,
+                        help="processes, >= 1, at most the number of CPUs (default: all cores)")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even if --out holds a matching dataset; only replaces an empty directory "
+                             "or one prepared by `iadv prepare` (marked by .iadv-prepared)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
 def run(args):
-    from data_prep.prepare import prepare_imdb
+    from data_prep.prepare import check_options, check_out_against_sources, prepare_imdb
 
     try:
+        # Bad values fail before any work (download included); --workers above the CPU count is capped.
+        workers, note = check_options(tokenizer=args.tokenizer, min_df=args.min_df, oov=args.oov,
+                                      workers=args.workers, vocab_order=args.vocab_order)
+        if note:
+            print(note, file=sys.stderr)
         sources = list(args.sources)
         if args.download:
             from data_prep.sources import download_official
+            # --out must not swallow the download either; checked before anything is fetched
+            check_out_against_sources(args.out, sources + [os.path.join(args.cache_dir, "aclImdb_v1.tar.gz")])
             sources.append(download_official(args.cache_dir))
         start = time.time()
         stats, reused = prepare_imdb(sources, args.out, tokenizer=args.tokenizer, min_df=args.min_df,
-                                     oov=args.oov, workers=args.workers, force=args.force,
+                                     oov=args.oov, workers=workers, force=args.force,
                                      vocab_order=args.vocab_order,
                                      progress=not args.quiet,
                                      log=(lambda message: None) if args.quiet else None)

@@ -23,7 +23,7 @@ import numpy as np
 
 from data_prep.errors import PrepareError
 from data_prep.layout import DEV_THRESHOLDS, GROUPS, counts_for_vocabulary
-from data_prep.sources import plan_units, resolve_sources
+from data_prep.sources import DirectorySource, plan_units, resolve_sources
 from data_prep.stats import split_statistics, table2_markdown
 from data_prep.tokenize import TOKENIZERS, get_tokenizer
 from interpretable_adv.data import (
@@ -38,6 +38,10 @@ from interpretable_adv.data import (
 
 FORMAT_VERSION = 1
 OUTPUT_FILES = ("vocab.json", "stats.json", "stats.md") + tuple(s + ".npz" for s in SPLIT_NAMES)
+# Written last into every prepared dataset: what lets --force recognise a directory it may replace.
+MARKER = ".iadv-prepared"
+# Fewer words than this (besides <eos> and <unk>) reaching --min-df is an error, not a dataset.
+MIN_VOCAB_WORDS = 10
 OOV_POLICIES = ("drop", "unk")
 VOCAB_ORDERS = ("frequency", "upstream")
 # Upstream iAdvT numbers words by first appearance over these groups, in this order.
@@ -50,27 +54,28 @@ _report = None  # progress callback of the current process (set per worker)
 
 
 def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", workers=None,
-                 force=False, progress=True, log=None, vocab_order="frequency"):
+                 force=False, progress=True, log=None, vocab_order="frequency", min_vocab=MIN_VOCAB_WORDS):
     """Prepare the IMDB dataset from ``sources`` into ``out_dir``.
 
     Returns ``(stats, reused)``: the content of ``stats.json`` and whether an
     existing output with the same inputs and options was reused.
-    Raises :class:`PrepareError` for bad input or an unusable output path.
+    Raises :class:`PrepareError` for bad input or an unusable output path:
+    among others when ``out_dir`` is, contains or lies inside a source, when
+    ``force`` would replace a directory that is not a prepared dataset, and
+    when fewer than ``min_vocab`` words reach ``min_df``. All these checks run
+    before anything is created or removed.
     """
     log = log or (lambda message: print(message, file=sys.stderr))
-    if tokenizer not in TOKENIZERS:
-        raise PrepareError("unknown tokenizer %r (choose from %s)" % (tokenizer, ", ".join(TOKENIZERS)))
-    if oov not in OOV_POLICIES:
-        raise PrepareError("unknown OOV policy %r (choose from %s)" % (oov, ", ".join(OOV_POLICIES)))
-    if min_df < 1:
-        raise PrepareError("--min-df must be >= 1 (got %d)" % min_df)
-    if vocab_order not in VOCAB_ORDERS:
-        raise PrepareError("unknown vocabulary order %r (choose from %s)" % (vocab_order, ", ".join(VOCAB_ORDERS)))
+    workers, note = check_options(tokenizer=tokenizer, min_df=min_df, oov=oov, workers=workers,
+                                  vocab_order=vocab_order)
+    if note:
+        log(note)
     options = {"tokenizer": tokenizer, "min_df": int(min_df), "oov": oov}
     if vocab_order != "frequency":   # absent for the default, so earlier outputs keep their fingerprint
         options["vocab_order"] = vocab_order
 
     resolved = resolve_sources(sources)
+    check_out_against_sources(out_dir, list(sources) + [_source_path(s) for s in resolved])
     fingerprint = _fingerprint(resolved, options)
     existing = _existing_output(out_dir, fingerprint, force)
     if existing is not None:
@@ -86,6 +91,7 @@ def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", work
         splits = _split_reviews(groups)
         first_seen = _upstream_first_appearance(groups) if vocab_order == "upstream" else None
         vocab = _build_vocabulary(splits, min_df, first_seen)
+        _check_vocabulary_size(vocab, min_df, min_vocab)
         tables = _encode_splits(splits, vocab["global_to_id"], oov)
         t_total = time.time() - start
         stats = _write(staging, tables, vocab, options, fingerprint, sources,
@@ -95,6 +101,78 @@ def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", work
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return stats, False
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_options(tokenizer="regex", min_df=2, oov="drop", workers=None, vocab_order="frequency"):
+    """Validate the options before any work; returns ``(workers, note)``.
+
+    ``workers`` above the number of CPUs is capped to it (``note`` says so, a
+    line for stderr); below 1 it is an error, as is ``min_df`` below 1.
+    """
+    if tokenizer not in TOKENIZERS:
+        raise PrepareError("unknown tokenizer %r (choose from %s)" % (tokenizer, ", ".join(TOKENIZERS)))
+    if oov not in OOV_POLICIES:
+        raise PrepareError("unknown OOV policy %r (choose from %s)" % (oov, ", ".join(OOV_POLICIES)))
+    if min_df < 1:
+        raise PrepareError("--min-df must be >= 1 (got %d)" % min_df)
+    if vocab_order not in VOCAB_ORDERS:
+        raise PrepareError("unknown vocabulary order %r (choose from %s)" % (vocab_order, ", ".join(VOCAB_ORDERS)))
+    note = None
+    if workers is not None:
+        if workers < 1:
+            raise PrepareError("--workers must be >= 1 (got %d)" % workers)
+        cpus = os.cpu_count()
+        if cpus and workers > cpus:
+            note = "iadv prepare: note: --workers %d is more than the %d CPUs; using %d" % (workers, cpus, cpus)
+            workers = cpus
+    return workers, note
+
+
+def _source_path(source):
+    return source.root if isinstance(source, DirectorySource) else source.path
+
+
+def _is_within(path, directory):
+    """Whether the real path ``path`` is ``directory`` or lies below it (both real paths)."""
+    try:
+        return os.path.commonpath([path, directory]) == directory
+    except ValueError:   # different drives
+        return False
+
+
+def check_out_against_sources(out_dir, source_paths):
+    """Refuse an output that is, contains or lies inside a source (compared as real paths).
+
+    ``source_paths`` are the paths as the user gave them and what they resolve
+    to (the ``aclImdb`` directory, the archives). Called before anything is
+    created: the staging directory is a sibling of ``out_dir``.
+    """
+    out_real = os.path.realpath(out_dir)
+    for path in source_paths:
+        real = os.path.realpath(path)
+        if out_real == real:
+            problem = "is the source %s" % path
+        elif _is_within(real, out_real):
+            problem = "contains the source %s" % path
+        elif os.path.isdir(real) and _is_within(out_real, real):
+            problem = "is inside the source %s" % path
+        else:
+            continue
+        raise PrepareError("%s: %s; the output would replace or mix with the input; "
+                           "choose an --out outside every source" % (out_dir, problem))
+
+
+def _check_vocabulary_size(vocab, min_df, min_vocab):
+    kept = len(vocab["words"]) - 2
+    if kept >= min_vocab:
+        return
+    if min_df <= 1:
+        raise PrepareError("the sources hold only %d distinct words in train + unlabeled reviews "
+                           "(at least %d are needed for a vocabulary)" % (kept, min_vocab))
+    raise PrepareError("--min-df %d keeps %d words (the most frequent word occurs in %d reviews; "
+                       "at least %d words are needed); lower it" % (min_df, kept, vocab["max_doc_freq"], min_vocab))
 
 
 # --------------------------------------------------------------------------- reading
@@ -310,6 +388,7 @@ def _build_vocabulary(splits, min_df, first_seen=None):
         "counts": [n_docs, oov_tokens] + term[kept].tolist(),
         "doc_freq": [n_docs, 0] + docs[kept].tolist(),
         "global_to_id": global_to_id,
+        "max_doc_freq": int(docs.max()) if n_words else 0,
     }
 
 
@@ -344,32 +423,79 @@ def _fingerprint(sources, options):
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _read_stats(out_dir):
+    """The parsed ``stats.json`` of ``out_dir`` if it is a JSON object with a fingerprint, else None."""
+    try:
+        with open(os.path.join(out_dir, "stats.json"), encoding="utf-8") as f:
+            stats = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stats, dict) or "fingerprint" not in stats:
+        return None
+    return stats
+
+
+def is_prepared_dataset(out_dir):
+    """Whether ``out_dir`` is a directory written by ``iadv prepare`` (one ``--force`` may replace).
+
+    It holds the :data:`MARKER` file, or (datasets from before the marker)
+    holds nothing but the output files and a ``stats.json`` with a fingerprint.
+    """
+    if os.path.isfile(os.path.join(out_dir, MARKER)):
+        return True
+    try:
+        entries = os.listdir(out_dir)
+    except OSError:
+        return False
+    known = set(OUTPUT_FILES) | {MARKER}
+    return bool(entries) and all(e in known for e in entries) and _read_stats(out_dir) is not None
+
+
 def _existing_output(out_dir, fingerprint, force):
-    """The stats of a reusable prepared output, None to build, PrepareError to refuse."""
+    """The stats of a reusable prepared output, None to build, PrepareError to refuse.
+
+    ``force`` builds anew, but only over an absent or empty directory or a
+    prepared dataset (:func:`is_prepared_dataset`); anything else is refused.
+    """
     if not os.path.exists(out_dir):
         return None
     if not os.path.isdir(out_dir):
         raise PrepareError("%s: exists and is not a directory" % out_dir)
-    stats_path = os.path.join(out_dir, "stats.json")
-    complete = all(os.path.isfile(os.path.join(out_dir, f)) for f in OUTPUT_FILES)
-    stats = None
-    if complete:
-        try:
-            with open(stats_path, encoding="utf-8") as f:
-                stats = json.load(f)
-        except (OSError, ValueError):
-            stats = None
-    if force:
+    try:
+        empty = not os.listdir(out_dir)
+    except OSError as exc:
+        raise PrepareError("%s: cannot read the output directory (%s)" % (out_dir, exc.strerror or exc)) from None
+    if empty:
         return None
+    prepared = is_prepared_dataset(out_dir)
+    if force:
+        if not prepared:
+            raise PrepareError("%s: exists and is not a dataset prepared by `iadv prepare` (no %s marker); "
+                               "--force only replaces prepared datasets; choose another --out" % (out_dir, MARKER))
+        return None
+    complete = all(os.path.isfile(os.path.join(out_dir, f)) for f in OUTPUT_FILES)
+    stats = _read_stats(out_dir) if complete else None
     if stats is not None and stats.get("fingerprint") == fingerprint:
+        if not os.path.exists(os.path.join(out_dir, MARKER)):
+            try:   # a dataset from before the marker: mark it (best effort, it may be read-only)
+                _write_marker(out_dir, fingerprint)
+            except OSError:
+                pass
         return stats
     if stats is not None:
         raise PrepareError("%s: holds a dataset prepared from other inputs or options; "
                            "pass --force to rebuild it or choose another --out" % out_dir)
-    if os.listdir(out_dir):
-        raise PrepareError("%s: exists, is not empty and is not a prepared dataset; "
-                           "pass --force to replace it or choose another --out" % out_dir)
-    return None
+    if prepared:
+        raise PrepareError("%s: holds an incomplete dataset prepared by `iadv prepare`; "
+                           "pass --force to rebuild it or choose another --out" % out_dir)
+    raise PrepareError("%s: exists, is not empty and is not a dataset prepared by `iadv prepare`; "
+                       "choose another --out" % out_dir)
+
+
+def _write_marker(directory, fingerprint):
+    with open(os.path.join(directory, MARKER), "w", encoding="utf-8") as f:
+        json.dump({"format": FORMAT_VERSION, "fingerprint": fingerprint, "tool": "iadv prepare"}, f)
+        f.write("\n")
 
 
 def _make_staging_dir(out_dir):
@@ -385,12 +511,15 @@ def _make_staging_dir(out_dir):
 def _commit(staging, out_dir):
     """Move the finished staging directory into place, replacing an old output."""
     old = None
-    if os.path.exists(out_dir):
+    if os.path.lexists(out_dir):
         old = staging + ".old"
         os.rename(out_dir, old)
     os.rename(staging, out_dir)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if os.path.islink(old):   # --out was a link: the link is replaced, not its target's content
+            os.remove(old)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _write(staging, tables, vocab, options, fingerprint, sources, timing):
@@ -421,4 +550,5 @@ def _write(staging, tables, vocab, options, fingerprint, sources, timing):
                    "upstream's first appearance" if options.get("vocab_order") == "upstream" else "frequency",
                    vocab_hash[:16]))
         f.write(table2_markdown(table, len(words)))
+    _write_marker(staging, fingerprint)
     return stats

@@ -14,6 +14,7 @@ from tests.helpers import write_tree
 
 def _prepare(sources, out, **kw):
     kw.setdefault("workers", 1)
+    kw.setdefault("min_vocab", 1)   # the hand-made corpora have only a handful of words
     return prepare_imdb(sources if isinstance(sources, list) else [sources], str(out),
                         progress=False, log=lambda m: None, **kw)
 

@@ -139,8 +139,8 @@ def test_duplicate_review_ids_across_sources(capsys, tmp_path, synthetic_raw, sp
     assert_clean_failure(code, err, tmp_path / "out", "appears more than once")
 
 
-def test_refuses_to_overwrite_a_different_dataset(capsys, tmp_path):
-    root = write_tree(tmp_path / "raw", minimal_reviews())
+def test_refuses_to_overwrite_a_different_dataset(capsys, tmp_path, synthetic_raw):
+    root = synthetic_raw   # enough words for the vocabulary-size check
     assert run_prepare(capsys, [root], tmp_path / "out")[0] == 0
     code, err = run_prepare(capsys, [root], tmp_path / "out", "--min-df", "1")
     assert code == 2 and "--force" in err
@@ -157,7 +157,8 @@ def test_failure_while_writing_leaves_nothing(monkeypatch, tmp_path):
     monkeypatch.setattr(prepare_module, "_write", broken_write)
     root = write_tree(tmp_path / "raw", minimal_reviews())
     with pytest.raises(OSError):
-        prepare_module.prepare_imdb([root], str(tmp_path / "out"), workers=1, progress=False, log=lambda m: None)
+        prepare_module.prepare_imdb([root], str(tmp_path / "out"), workers=1, progress=False, log=lambda m: None,
+                                    min_vocab=1)
     assert sorted(os.listdir(tmp_path)) == ["raw"]
 
 
