@@ -389,13 +389,13 @@ def test_non_finite_loss_stops_before_the_update_and_keeps_the_last_good_snapsho
 
     out = str(tmp_path / "nan")
 
-    class Args:
-        preset, test, progress = "tiny", True, False
-        data, method = world["data"], "baseline"
+    class Args:   # resolve_config reads the instance's attributes (vars(args))
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
 
-    args = Args()
-    args.out, args.snapshot_interval = out, 5
-    config = resolve_config(args, "train")
+    config = resolve_config(Args(preset="tiny", test=True, progress=False, data=world["data"], method="baseline",
+                                 out=out, snapshot_interval=5), "train")
+    assert config["data"] == world["data"]
     original = ClassifierUpdater.compute_gradients
 
     def poisoned(self, model_loss, xs, t):
