@@ -172,15 +172,18 @@ def atomic_write_json(path, payload, indent=2):
     atomic_write_text(path, json.dumps(payload, indent=indent) + "\n")
 
 
-# Chainer's snapshot writer saves into ``tmp<filename>XXXX/`` inside the output directory.
+# Chainer's snapshot writer saves into ``tmp<filename>XXXX/`` inside the output directory, its
+# LogReport into ``logXXXXXXXX/`` (tempfile's 8 random characters); ours use ``.NAME.tmp-XXXX``.
 _STALE = re.compile(r"^(tmp(snapshot_iter_\d+|best_model\.npz|lm\.npz).*|\..*" + re.escape(TEMP_MARK) + r".*|.*\.tmp\.npz)$")
+_STALE_LOG_DIR = re.compile(r"^log[a-z0-9_]{8}$")
 
 
 def stale_temporaries(directory):
-    """Names in ``directory`` left by killed writers (Chainer's snapshot writer, ours)."""
+    """Names in ``directory`` left by killed writers (Chainer's snapshot and log writers, ours)."""
     if not os.path.isdir(directory):
         return []
-    return sorted(name for name in os.listdir(directory) if _STALE.match(name))
+    return sorted(name for name in os.listdir(directory)
+                  if _STALE.match(name) or (_STALE_LOG_DIR.match(name) and os.path.isdir(os.path.join(directory, name))))
 
 
 def remove_stale_temporaries(directory, log=None):

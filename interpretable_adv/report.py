@@ -20,7 +20,13 @@ import numpy as np
 from interpretable_adv import evaluation as ev
 from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
-from interpretable_adv.files import atomic_write_json, atomic_write_text, load_npz, read_json
+from interpretable_adv.files import (
+    atomic_write_json,
+    atomic_write_text,
+    load_npz,
+    read_json,
+    remove_stale_temporaries,
+)
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.training.adversarial import resolved_eps
@@ -333,6 +339,7 @@ def run_evaluation(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_
                "comparable_to_paper": comparable,
                "definitions": DEFINITIONS, "lm": lm_path, "runs": runs_dir}
     os.makedirs(out, exist_ok=True)
+    remove_stale_temporaries(out)
     atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
     atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table, len(reviews), seed, comparable))
     atomic_write_text(os.path.join(out, "examples.jsonl"), "".join(examples))

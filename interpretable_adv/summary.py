@@ -32,7 +32,7 @@ from interpretable_adv.report import (
     table3,
 )
 from interpretable_adv.errors import UsageError
-from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json
+from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
 from interpretable_adv.plots import save_figure
 
 
@@ -214,6 +214,7 @@ def summarize(runs_dir, out=None, data_dir=None, sample=None):
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
                "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
     os.makedirs(out, exist_ok=True)
+    remove_stale_temporaries(out)
     atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
     if table1 is not None:
         atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table1, comparable, sample))

@@ -87,8 +87,10 @@ def test_stale_temporaries_are_only_the_killed_writers(tmp_path):
     keep = ["snapshot_iter_40", "best_model.npz", "results.json", "args.json", "log", "tmp_notes.txt"]
     for name in names + keep:
         open(str(tmp_path / name), "w").close()
-    assert sorted(remove_stale_temporaries(str(tmp_path))) == sorted(names)
-    assert sorted(os.listdir(str(tmp_path))) == sorted(keep)
+    os.makedirs(str(tmp_path / "logk2_8xq0z"))   # Chainer's LogReport writer, killed
+    open(str(tmp_path / "logbook1234"), "w").close()   # a file of that shape is not a writer's
+    assert sorted(remove_stale_temporaries(str(tmp_path))) == sorted(names + ["logk2_8xq0z"])
+    assert sorted(os.listdir(str(tmp_path))) == sorted(keep + ["logbook1234"])
 
 
 @pytest.mark.parametrize("key, value, ok", [
