@@ -441,3 +441,20 @@ def test_disk_full_is_one_line_and_leaves_no_partial_results(world, tmp_path):
     assert lines and lines[-1].startswith("iadv train: error: No space left on device"), result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert result.returncode == 0, result.stdout + result.stderr   # results.json absent or complete
+
+
+def test_a_stage_counts_as_done_only_when_its_results_file_parses(tmp_path):
+    """experiments/lib.sh: a 0-byte results.json (e.g. from an older, non-atomic writer) reruns the stage."""
+    lib = os.path.join(HERE, "..", "experiments", "lib.sh")
+    marker = tmp_path / "results.json"
+    script = ('source "$1"; stage demo "$2" sh -c "echo ran; printf \'{}\' > $2"; '
+              'stage demo "$2" sh -c "echo ran again"')
+    env = dict(os.environ, RUNS=str(tmp_path / "runs"), PYTHON=sys.executable, PRESET="tiny")
+    marker.write_text("")
+    result = subprocess.run(["bash", "-c", script, "bash", lib, str(marker)], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "[redo]" in result.stderr   # the empty file did not count as done: the stage ran
+    assert json.loads(marker.read_text()) == {}
+    assert "[done] demo" in result.stdout   # the parsing file did: the second stage did not run
+    assert (tmp_path / "runs" / "logs" / "demo.log").read_text() == "ran\n"
