@@ -10,17 +10,15 @@ Figure 1: SPGD's step, projection and sparsification on a real two-word review
 """
 
 import argparse
-import json
 import os
 import sys
 
 from interpretable_adv.data import PreparedData
-from interpretable_adv.evaluation import spgd_two_word_example
-from interpretable_adv.interpret import perturbed_review
+from interpretable_adv.examples import perturbed_review, spgd_two_word_example
+from interpretable_adv.files import atomic_write_json
+from interpretable_adv.perturbation import Perturbation
 from interpretable_adv.plots import figure1, heatmap_figure
-from interpretable_adv.report import load_lm, load_run
-from interpretable_adv.training.adversarial import resolved_eps
-from interpretable_adv.training.common import get_device
+from interpretable_adv.runs import get_device, load_lm, load_run, run_config
 
 
 def main(argv=None):
@@ -35,8 +33,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     device = get_device(args.device)
-    with open(os.path.join(args.runs, "spgd", "args.json")) as f:
-        config = json.load(f)["config"]
+    config = run_config(os.path.join(args.runs, "spgd"))
     data = PreparedData(config["data"])
     os.makedirs(args.out, exist_ok=True)
     lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
@@ -51,10 +48,10 @@ def main(argv=None):
     if missing:
         print("figure 1 skipped: %s not in the vocabulary" % ", ".join(missing), file=sys.stderr)
         return 1
-    example = spgd_two_word_example(model, data.vocab, args.pair, args.label, eps=resolved_eps(config),
-                                    k=config["n_neighbors"], sigma=0.5)
-    with open(os.path.join(args.out, "figure1.json"), "w") as f:
-        json.dump(example, f, indent=1)
+    # The SPGD run's own perturbation (its eps, eps_scale and normalisation); sigma 0.5 keeps one of the two words.
+    perturbation = Perturbation.from_config(config, "spgd", sigma=0.5)
+    example = spgd_two_word_example(model, data.vocab, args.pair, args.label, perturbation, k=config["n_neighbors"])
+    atomic_write_json(os.path.join(args.out, "figure1.json"), example)
     print(figure1(example, os.path.join(args.out, "figure1.png")))
     return 0
 

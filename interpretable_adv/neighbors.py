@@ -6,16 +6,14 @@ table for the whole vocabulary at each refresh (blocked, never V x V);
 ``mode='lazy'`` keeps a copy of the normalised embeddings of the refresh and
 computes a word's row the first time a batch needs it, with the same blocked
 top-K: the answers are identical, but words that training never meets before
-the next refresh cost nothing. :class:`NeighborRefresh` is the Trainer
-extension (paper: every 50 iterations; upstream: every epoch).
+the next refresh cost nothing. :class:`~interpretable_adv.training.extensions.NeighborRefresh`
+is the Trainer extension (paper: every 50 iterations; upstream: every epoch).
 """
 
 import chainer
-from chainer import training
 
-from interpretable_adv.adversarial import normalized_rows, pad_to_groups, top_k_cosine
-
-MODES = ("lazy", "full")
+from interpretable_adv.presets.schema import NEIGHBOR_MODES as MODES
+from interpretable_adv.topk import normalized_rows, pad_to_groups, top_k_cosine
 
 
 class NeighborTable:
@@ -77,24 +75,3 @@ class NeighborTable:
         if restore is not None:
             self.unit, self.table, self.known = (device.send(restore[n]) for n in ("unit", "table", "known"))
             self._restore = None
-
-
-class NeighborRefresh(training.Extension):
-    """Refresh the table from the model's current embedding matrix at the start and on its trigger."""
-
-    priority = training.PRIORITY_WRITER
-
-    def __init__(self, table, embed_link, device):
-        self.table, self.embed_link, self.device = table, embed_link, device
-
-    def initialize(self, trainer):
-        if self.table.refreshes == 0:
-            self(trainer)
-
-    def __call__(self, trainer):
-        self.table.refresh(self.embed_link.W.array)
-        chainer.report({"neighbor_refreshes": self.table.refreshes})
-
-    def serialize(self, serializer):
-        self.table.serialize(serializer)
-        self.table.to_device(self.device)

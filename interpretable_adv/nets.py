@@ -18,6 +18,7 @@ import numpy as np
 
 from interpretable_adv.adaptive_softmax import AdaptiveSoftmax, FullSoftmax
 from interpretable_adv.lstm import lstm_sequences
+from interpretable_adv.presets.schema import READOUTS
 
 FORGET_GATE_INPUT_BIAS = "b1"
 FORGET_GATE_HIDDEN_BIAS = "b5"
@@ -122,9 +123,6 @@ class DropoutMasks:
             keep = xp.random.rand(*x.shape) >= ratio
             self._masks[slot] = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - ratio))
         return x * self._masks[slot]
-
-
-READOUTS = ("eos", "last_word")
 
 
 class Classifier(chainer.Chain):

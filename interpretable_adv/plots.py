@@ -2,7 +2,7 @@
 
 import numpy as np
 
-_NAMES = {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}
+from interpretable_adv.perturbation import METHOD_TITLES
 
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -55,7 +55,7 @@ def heatmap_figure(tokens, records, path, width=18, title=None):
             ax.text(col, row, text, ha="center", va="center", fontsize=7,
                     color="white" if grid[row, col] > dark else "black")
     ax.set_yticks(range(len(methods)))
-    ax.set_yticklabels([_NAMES[m] for m in methods])
+    ax.set_yticklabels([METHOD_TITLES[m] for m in methods])
     ax.set_xticks(range(stop - start))
     ax.set_xticklabels(tokens[start:stop], rotation=45, ha="right", fontsize=8)
     fig.colorbar(image, ax=ax, label="||d_t||")

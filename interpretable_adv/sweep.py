@@ -21,8 +21,8 @@ import numpy as np
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json
 from interpretable_adv.plots import save_figure
-from interpretable_adv.report import ADVERSARIAL_METHODS, METHOD_TITLES, is_degenerate
-from interpretable_adv.training.adversarial import DEFAULT_EPS
+from interpretable_adv.perturbation import ADVERSARIAL_METHODS, DEFAULT_EPS, METHOD_TITLES
+from interpretable_adv.table3 import is_degenerate
 
 RUN_NAME = re.compile(r"(advt|iadvt|spgd)-x([0-9.]+)$")
 

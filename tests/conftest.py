@@ -25,7 +25,7 @@ def real_imdb():
 @pytest.fixture(scope="session")
 def prepared_real_imdb(real_imdb, tmp_path_factory):
     """The real IMDB prepared once per test session with the default (paper) options."""
-    from data_prep.prepare import prepare_imdb
+    from data_prep.pipeline import prepare_imdb
 
     out = str(tmp_path_factory.mktemp("imdb") / "prepared")
     prepare_imdb([real_imdb], out, progress=False, log=lambda m: None)
@@ -35,7 +35,7 @@ def prepared_real_imdb(real_imdb, tmp_path_factory):
 @pytest.fixture(scope="session")
 def synthetic_raw(tmp_path_factory):
     """A small synthetic aclImdb tree (directory containing ``aclImdb/``)."""
-    from data_prep.synthetic import write_synthetic_corpus
+    from data_prep.synthetic_corpus import write_synthetic_corpus
 
     root = tmp_path_factory.mktemp("synthetic_raw")
     write_synthetic_corpus(str(root), n_train=60, n_test=40, n_unsup=80, seed=3)
@@ -44,7 +44,7 @@ def synthetic_raw(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synthetic_prepared(synthetic_raw, tmp_path_factory):
-    from data_prep.prepare import prepare_imdb
+    from data_prep.pipeline import prepare_imdb
 
     out = str(tmp_path_factory.mktemp("synthetic") / "prepared")
     prepare_imdb([synthetic_raw], out, workers=1, progress=False, log=lambda m: None)

@@ -64,3 +64,13 @@ def gpu_available():
         return cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:
         return False
+
+
+def adversarial_updater(iterator, optimizer, device, method, neighbors=None, adv_weight=1.0, dropout_masks="fresh",
+                        eps=1.0, **perturbation_settings):
+    """An AdversarialUpdater for ``method`` built from flat keyword arguments (as the tests write them)."""
+    from interpretable_adv.perturbation import Perturbation
+    from interpretable_adv.training.updaters import AdversarialUpdater
+
+    return AdversarialUpdater(iterator, optimizer, device, Perturbation(method, eps, **perturbation_settings),
+                              adv_weight=adv_weight, neighbors=neighbors, dropout_masks=dropout_masks)

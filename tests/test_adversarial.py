@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from interpretable_adv import adversarial as adv
+from interpretable_adv.topk import top_k_rows
 
 
 def _batch(rng, lengths=(5, 3, 1), steps=6, dim=4):
@@ -241,4 +242,4 @@ def test_top_k_rows_matches_a_full_sort(width, k):
     sims[2] = 0.0                                             # all equal
     sims[3, -1] = 10.0                                        # maximum in the padded last chunk
     expected = np.array([sorted(range(width), key=lambda j: (-row[j], j))[:k] for row in sims])
-    np.testing.assert_array_equal(adv.top_k_rows(sims, k), expected)
+    np.testing.assert_array_equal(top_k_rows(sims, k), expected)

@@ -11,9 +11,9 @@ from interpretable_adv import adversarial as adv
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
 from interpretable_adv.presets import resolve
-from interpretable_adv.training.adversarial import AdversarialUpdater, BatchLayout
+from interpretable_adv.perturbation import BatchLayout
 from interpretable_adv.training.classifier import train_classifier
-from tests.helpers import KillAt
+from tests.helpers import KillAt, adversarial_updater
 
 CPU = chainer.get_device("@numpy")
 
@@ -83,7 +83,7 @@ def _updater(model, method, **kwargs):
     if method != "advt":
         neighbors = NeighborTable(4)
         neighbors.refresh(model.embed.W.array)
-    updater = AdversarialUpdater(OneBatch(), optimizer, CPU, method, neighbors=neighbors, **kwargs)
+    updater = adversarial_updater(OneBatch(), optimizer, CPU, method, neighbors=neighbors, **kwargs)
     return updater, loss_model, xs, t
 
 

@@ -71,7 +71,7 @@ def invoke(argv, capsys):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synthetic_prepared, synthetic_raw):
     """A finished tiny LM and SPGD run, a second dataset, and hostile copies of every loadable file."""
-    from interpretable_adv.cli_training import resolve_config
+    from interpretable_adv.commands.training_flags import resolve_config
     from interpretable_adv.training.classifier import train_classifier
     from interpretable_adv.training.lm import train_language_model
 
@@ -89,7 +89,7 @@ def world(tmp_path_factory, synthetic_prepared, synthetic_raw):
     snapshots = sorted(n for n in os.listdir(str(runs / "spgd")) if n.startswith("snapshot_iter_"))
     assert snapshots, "the fixture run must leave snapshots"
 
-    from data_prep.prepare import prepare_imdb
+    from data_prep.pipeline import prepare_imdb
     other_data = str(root / "other_data")   # same reviews, another vocabulary (min_df 3)
     prepare_imdb([synthetic_raw], other_data, min_df=3, workers=1, progress=False, log=lambda m: None)
 
@@ -258,7 +258,7 @@ CASES = [
     ("evaluate --runs {runs} --data {other_data} -o {out} --no-progress --sample 5", "vocabulary"),
     ("evaluate --runs {runs} --data {data} -o {runs}/spgd --no-progress --sample 5", "training run"),
     ("evaluate --runs {runs} --data {data} -o {files}/a_file --no-progress", "not a directory"),
-    ("evaluate --runs {empty} -o {out}", "no run"),
+    ("evaluate --runs {empty} -o {out}", "no training run"),
     ("evaluate --runs {runs} --data {data} -o {runs}/spgd --table3-only", "training run"),
     # iadv interpret
     (INTERPRET + " --index -1", "--index"),
@@ -269,7 +269,7 @@ CASES = [
     (INTERPRET + " --device bogus", "--device"),
     ("interpret --runs {evil_runs} --data {data} --lm {lm}", "pickled"),
     ("interpret --runs {runs} --data {other_data}", "vocabulary"),
-    ("interpret --runs {empty}", "no run"),
+    ("interpret --runs {empty}", "no training run"),
     # iadv summarize
     ("summarize --runs {empty}", "seedN"),
     ("summarize --runs {seeds} -o {runs}/spgd", "training run"),
@@ -383,9 +383,10 @@ def test_stale_temporaries_of_a_killed_run_are_removed(world, tmp_path, capsys):
 
 def test_non_finite_loss_stops_before_the_update_and_keeps_the_last_good_snapshot(world, tmp_path):
     """A gradient made NaN at update 7: exit 1, one line naming the iteration, snapshot 5 the newest."""
-    from interpretable_adv.cli_training import resolve_config
+    from interpretable_adv.commands.training_flags import resolve_config
     from interpretable_adv.errors import TrainingDiverged
-    from interpretable_adv.training.classifier import ClassifierUpdater, train_classifier
+    from interpretable_adv.training.classifier import train_classifier
+    from interpretable_adv.training.updaters import ClassifierUpdater
 
     out = str(tmp_path / "nan")
 

@@ -4,13 +4,16 @@ import argparse
 import json
 import os
 
-from interpretable_adv import benchmarks
+from interpretable_adv.benchmarking import plan as bench_plan
+from interpretable_adv.benchmarking import tables as bench_tables
+from interpretable_adv.benchmarking import workers as bench_workers
+from interpretable_adv.commands import bench as bench_command
 from interpretable_adv.cli import main
 
 
 def _args(**overrides):
     parser = argparse.ArgumentParser()
-    benchmarks.add_arguments(parser)
+    bench_command.add_arguments(parser)
     args = parser.parse_args([])
     for key, value in overrides.items():
         setattr(args, key, value)
@@ -18,20 +21,20 @@ def _args(**overrides):
 
 
 def test_plan_runs_the_naive_version_only_where_it_fits_and_one_step_at_paper_size_on_cpu():
-    specs = benchmarks.plan(_args(vocab_sizes=[1000, 87008], naive_limit_gib=1.0, sizes=["small", "paper"]))
+    specs = bench_plan.plan(_args(vocab_sizes=[1000, 87008], naive_limit_gib=1.0, sizes=["small", "paper"]))
     naive = {s["vocab"]: s for s in specs if s["section"] == "neighbors" and s["variant"] == "naive"}
     assert "skipped" not in naive[1000]
     assert "85 GiB" in naive[87008]["skipped"]          # 12 bytes x 87008^2
     steps = {(s["size"], s.get("method") or s.get("softmax")): s["steps"] for s in specs if "size" in s}
     assert steps[("small", "spgd")] == 50 and steps[("paper", "spgd")] == 1 and steps[("paper", "full")] == 1
     assert [s["method"] for s in specs if s["section"] == "classifier" and s["size"] == "small"] == \
-        list(benchmarks.METHODS)
+        list(bench_command.METHODS)
 
 
 def test_lstm_flops_by_hand():
     # one token, D = 1, H = 1: 2 x (1 + 1) x 4 = 16 forward in the LSTM; head 2 x (1 x 3) + 2 x (3 x 2) = 18
-    assert benchmarks.lstm_flops(1, 1, 1, 1, fc_dim=3) == 3 * (16 + 18)
-    assert benchmarks.lstm_flops(10, 2, 4, 8, fc_dim=3, passes=2) == 2 * 3 * (2 * 10 * 12 * 32 + 2 * (2 * 24 + 2 * 6))
+    assert bench_workers.lstm_flops(1, 1, 1, 1, fc_dim=3) == 3 * (16 + 18)
+    assert bench_workers.lstm_flops(10, 2, 4, 8, fc_dim=3, passes=2) == 2 * 3 * (2 * 10 * 12 * 32 + 2 * (2 * 24 + 2 * 6))
 
 
 def test_bench_neighbors_end_to_end_writes_json_and_tables(tmp_path):
@@ -52,6 +55,6 @@ def test_bench_neighbors_end_to_end_writes_json_and_tables(tmp_path):
 def test_bench_refuses_a_missing_dataset_and_reports_a_failing_worker(tmp_path, capsys):
     assert main(["bench", "--sections", "classifier", "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "not a prepared dataset" in capsys.readouterr().err
-    record = benchmarks.measure({"section": "neighbors", "device": "-1", "vocab": 10, "dim": 4, "k": 50,
+    record = bench_plan.measure({"section": "neighbors", "device": "-1", "vocab": 10, "dim": 4, "k": 50,
                                  "rows": None, "variant": "ours, full table"})
     assert "error" in record and "k must be in [1, 9]" in record["error"]

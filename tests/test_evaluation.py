@@ -10,9 +10,9 @@ import chainer
 import numpy as np
 import pytest
 
-from interpretable_adv import evaluation as ev
+from interpretable_adv import table1 as ev
 from interpretable_adv.nets import LanguageModel
-from interpretable_adv.report import summarize
+from interpretable_adv.table1 import table1_figures
 
 
 def test_discretize_nearest_on_hand_made_embeddings():
@@ -69,7 +69,7 @@ def test_review_nll_against_a_direct_computation():
 
 
 def test_changed_words_are_marked():
-    from interpretable_adv.interpret import mark
+    from interpretable_adv.examples import mark
 
     assert mark(["a", "x", "c"], ["a", "b", "c"], color=False) == "a [[x]] c"
     assert mark(["a", "x"], ["a", "b"], color=True) == "a \033[1;31mx\033[0m"
@@ -86,7 +86,7 @@ def test_flip_rate_and_words_changed_on_constructed_records():
          "pred_original": 0, "pred_continuous": 1, "pred_nearest": 0, "pred_direction": 1,
          "nll": {"direction": np.full(3, 2.0), "nearest": np.full(3, 1.0), "continuous": np.full(3, 1.0)}},
     ]
-    table = summarize([np.full(4, 1.0), np.full(3, 1.0)], {"spgd": records}, reviews)
+    table = table1_figures([np.full(4, 1.0), np.full(3, 1.0)], {"spgd": records}, reviews)
     assert table["spgd"]["direction"]["words_changed"] == pytest.approx(3 / 7)
     assert table["spgd"]["nearest"]["words_changed"] == pytest.approx(1 / 7)
     assert table["spgd"]["direction"]["flip_rate"] == 1.0

@@ -4,7 +4,7 @@ import chainer
 import numpy as np
 
 from interpretable_adv.nets import Classifier, ClassifierLoss
-from interpretable_adv.training.classifier import evaluate
+from interpretable_adv.training.metrics import classifier_metrics as evaluate
 
 
 class ListSplit:
@@ -88,12 +88,12 @@ def test_accuracy_counts_examples_not_batch_means():
 
 def test_dev_accuracy_in_the_training_log_counts_examples(tmp_path):
     """The trainer's dev figure is the same count as evaluate(), not Chainer's mean of batch means."""
-    from data_prep.prepare import prepare_imdb
-    from data_prep.synthetic import write_synthetic_corpus
+    from data_prep.pipeline import prepare_imdb
+    from data_prep.synthetic_corpus import write_synthetic_corpus
     from interpretable_adv.data import PreparedData
     from interpretable_adv.iterators import ReviewDataset
     from interpretable_adv.presets import resolve
-    from interpretable_adv.report import load_run
+    from interpretable_adv.runs import load_run
     from interpretable_adv.training.classifier import train_classifier
 
     write_synthetic_corpus(str(tmp_path / "raw"), n_train=60, n_test=40, n_unsup=20, seed=3)

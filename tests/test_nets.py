@@ -6,7 +6,7 @@ import pytest
 
 from interpretable_adv.iterators import StreamIterator
 from interpretable_adv.nets import Classifier, LanguageModel
-from interpretable_adv.training.lm import TBPTTUpdater
+from interpretable_adv.training.updaters import TBPTTUpdater
 
 
 def _sigmoid(x):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from interpretable_adv.nets import Classifier
-from interpretable_adv.training.classifier import AlphaSchedule
+from interpretable_adv.training.extensions import AlphaSchedule
 
 
 def _reviews():

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from data_prep.prepare import prepare_imdb
-from data_prep.synthetic import pack_archives, write_synthetic_corpus
+from data_prep.pipeline import prepare_imdb
+from data_prep.synthetic_corpus import pack_archives, write_synthetic_corpus
 from interpretable_adv.data import EOS_ID, UNK_ID, PreparedData, vocabulary_hash
 from tests.helpers import write_tree
 

@@ -5,7 +5,7 @@ import urllib.error
 
 import pytest
 
-from data_prep.synthetic import pack_archives
+from data_prep.synthetic_corpus import pack_archives
 from interpretable_adv.cli import main
 from tests.helpers import minimal_reviews, tar_with_members, write_tree
 
@@ -148,7 +148,7 @@ def test_refuses_to_overwrite_a_different_dataset(capsys, tmp_path, synthetic_ra
 
 
 def test_failure_while_writing_leaves_nothing(monkeypatch, tmp_path):
-    from data_prep import prepare as prepare_module
+    from data_prep import pipeline as prepare_module
 
     def broken_write(staging, *args, **kwargs):
         open(os.path.join(staging, "vocab.json"), "w").write("{half")

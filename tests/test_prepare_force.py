@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 
-from data_prep.prepare import MARKER, OUTPUT_FILES
-from data_prep.synthetic import pack_archives
+from data_prep.pipeline import MARKER, OUTPUT_FILES
+from data_prep.synthetic_corpus import pack_archives
 from interpretable_adv.cli import main
 from tests.helpers import minimal_reviews, write_tree
 
@@ -260,7 +260,7 @@ def test_workers_checked_before_a_download(capsys, monkeypatch, tmp_path):
 
 
 def test_workers_above_the_cpu_count_are_capped(capsys, monkeypatch, raw, tmp_path):
-    from data_prep import prepare as prepare_module
+    from data_prep import pipeline as prepare_module
 
     # A pretend 2-CPU machine, so that a regression starts a handful of processes, not thousands.
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
@@ -289,7 +289,7 @@ def test_min_df_that_keeps_no_vocabulary(capsys, raw, tmp_path, existing):
 
 
 def test_min_df_message_names_the_highest_document_frequency(capsys, raw, tmp_path):
-    from data_prep.prepare import _build_vocabulary, _merge_units, _split_reviews, _tokenize_units
+    from data_prep.pipeline import _build_vocabulary, _merge_units, _split_reviews, _tokenize_units
     from data_prep.sources import plan_units, resolve_sources
 
     units = plan_units(resolve_sources([str(raw)]))
@@ -330,17 +330,17 @@ def _synthetic(capsys, *argv):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--train", "0"], "argument --train: must be >= 1 (got 0)"),
-    (["--test", "-1"], "argument --test: must be >= 1 (got -1)"),
-    (["--unsup", "0"], "argument --unsup: must be >= 1 (got 0)"),
-    (["--train", "12501"], "argument --train: must be <= 12500 (got 12501)"),
-    (["--unsup", "50001"], "argument --unsup: must be <= 50000 (got 50001)"),
-    (["--train", "two"], "argument --train: expected an integer, got 'two'"),
-    (["--noise", "1.5"], "argument --noise: must be a probability in [0, 1] (got 1.5)"),
-    (["--noise", "-0.1"], "argument --noise: must be a probability in [0, 1]"),
-    (["--noise", "nan"], "argument --noise: must be a probability in [0, 1] (got nan)"),
-    (["--noise", "inf"], "argument --noise: must be a probability in [0, 1] (got inf)"),
-    (["--seed", "-1"], "argument --seed: must be >= 0 (got -1)"),
+    (["--train", "0"], "argument --train: must be an integer >= 1 and <= 12500, got 0"),
+    (["--test", "-1"], "argument --test: must be an integer >= 1 and <= 12500, got -1"),
+    (["--unsup", "0"], "argument --unsup: must be an integer >= 1 and <= 50000, got 0"),
+    (["--train", "12501"], "argument --train: must be an integer >= 1 and <= 12500, got 12501"),
+    (["--unsup", "50001"], "argument --unsup: must be an integer >= 1 and <= 50000, got 50001"),
+    (["--train", "two"], "argument --train: must be an integer >= 1 and <= 12500, got 'two'"),
+    (["--noise", "1.5"], "argument --noise: must be a finite number >= 0.0 and <= 1.0, got 1.5"),
+    (["--noise", "-0.1"], "argument --noise: must be a finite number >= 0.0 and <= 1.0, got -0.1"),
+    (["--noise", "nan"], "argument --noise: must be a finite number >= 0.0 and <= 1.0, got nan"),
+    (["--noise", "inf"], "argument --noise: must be a finite number >= 0.0 and <= 1.0, got inf"),
+    (["--seed", "-1"], "argument --seed: must be an integer >= 0 and <= 4294967295, got -1"),
 ])
 def test_synthetic_bad_values(capsys, tmp_path, argv, needle):
     code, err = _synthetic(capsys, "--out", str(tmp_path / "raw"), *argv)

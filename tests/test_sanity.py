@@ -7,8 +7,9 @@ import pytest
 
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
-from interpretable_adv.training.adversarial import AdversarialUpdater, BatchLayout, perturbation_statistics
-from interpretable_adv.training.classifier import ClassifierUpdater
+from interpretable_adv.perturbation import BatchLayout, perturbation_statistics
+from interpretable_adv.training.updaters import ClassifierUpdater
+from tests.helpers import adversarial_updater
 
 CPU = chainer.get_device("@numpy")
 
@@ -49,7 +50,7 @@ def test_adv_weight_zero_reproduces_the_plain_update_bit_for_bit(method):
     """lambda = 0: L(x) + 0 * L(x + d) has exactly the plain classifier's gradients (dropout 0.5 included)."""
     plain = _gradients(ClassifierUpdater, seed=5)
     neighbors = None if method == "advt" else NeighborTable(3)
-    adversarial = _gradients(AdversarialUpdater, seed=5, method=method, eps=1.0, adv_weight=0.0,
+    adversarial = _gradients(adversarial_updater, seed=5, method=method, eps=1.0, adv_weight=0.0,
                              neighbors=neighbors)
     assert set(plain) == set(adversarial)
     for name in plain:
@@ -75,7 +76,7 @@ def test_adversarial_loss_exceeds_clean_loss_on_average(method):
         neighbors.refresh(model.embed.W.array)
     optimizer = chainer.optimizers.SGD()
     optimizer.setup(ClassifierLoss(model))
-    updater = AdversarialUpdater(iter([]), optimizer, CPU, method, eps=0.5, neighbors=neighbors)
+    updater = adversarial_updater(iter([]), optimizer, CPU, method, eps=0.5, neighbors=neighbors)
     ups, downs = [], []
     for seed in range(20):
         xs, t = _batch(seed)
@@ -84,7 +85,8 @@ def test_adversarial_loss_exceeds_clean_loss_on_average(method):
         x = chainer.Variable(model.embed_reviews(xs).array)
         loss = F.softmax_cross_entropy(model.logits_from_inputs(x, lengths), t)
         (grad,) = chainer.grad([loss], [x])
-        d = updater.perturbation(model, xs, t, layout, x.array, grad.array)
+        d = layout.flat(updater.perturbation(layout.pad(grad.array), layout.pad(np.concatenate(xs)),
+                                             layout.lengths_xp, model.embed.W.array, neighbors))
         assert np.abs(d).sum() > 0
         clean, (up, down) = _losses(model, xs, t, d)
         ups.append(up - clean)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from interpretable_adv.cli import main
-from interpretable_adv.summary import summarize
+from interpretable_adv.seed_summary import summarize
 from interpretable_adv.sweep import choose_scale, write_sweep_report
 
 

@@ -10,11 +10,8 @@ from interpretable_adv.cli import main
 from interpretable_adv.data import PreparedData
 from interpretable_adv.nets import Classifier
 from interpretable_adv.presets import resolve
-from interpretable_adv.training.classifier import (
-    PretrainedMismatch,
-    load_pretrained,
-    train_classifier,
-)
+from interpretable_adv.runs import PretrainedMismatch, load_pretrained
+from interpretable_adv.training.classifier import train_classifier
 from interpretable_adv.training.lm import train_language_model
 from tests.helpers import KillAt
 
@@ -26,8 +23,8 @@ def tiny(section, data, out, **overrides):
 @pytest.fixture(scope="module")
 def learnable_data(tmp_path_factory):
     """A synthetic corpus large enough to learn from (about 340 training reviews)."""
-    from data_prep.prepare import prepare_imdb
-    from data_prep.synthetic import write_synthetic_corpus
+    from data_prep.pipeline import prepare_imdb
+    from data_prep.synthetic_corpus import write_synthetic_corpus
 
     root = tmp_path_factory.mktemp("learnable")
     write_synthetic_corpus(str(root / "raw"), n_train=200, n_test=100, n_unsup=200, noise=0.05, seed=11)
@@ -90,8 +87,8 @@ def test_pretrained_lm_with_another_vocabulary_is_refused(tiny_lm, learnable_dat
     with pytest.raises(PretrainedMismatch, match="shape"):
         load_pretrained(wrong_size, os.path.join(out, "lm.npz"), data.vocab.hash)
     # Through the command line: a dataset with another vocabulary, exit status 2, one line.
-    from data_prep.prepare import prepare_imdb
-    from data_prep.synthetic import write_synthetic_corpus
+    from data_prep.pipeline import prepare_imdb
+    from data_prep.synthetic_corpus import write_synthetic_corpus
     write_synthetic_corpus(str(tmp_path / "raw"), 20, 10, 20, seed=99)
     prepare_imdb([str(tmp_path / "raw")], str(tmp_path / "other"), workers=1, progress=False, log=lambda m: None)
     code = main(["train", "--preset", "tiny", "--data", str(tmp_path / "other"), "-o", str(tmp_path / "run"),

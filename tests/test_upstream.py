@@ -12,7 +12,7 @@ from interpretable_adv import upstream
 from interpretable_adv.cli import main
 from interpretable_adv.errors import UsageError
 from interpretable_adv.nets import Classifier
-from interpretable_adv.training.classifier import load_pretrained
+from interpretable_adv.runs import load_pretrained
 
 # Dev / test accuracy (percent) per epoch of the synthetic upstream run.
 DEV = [81.5, 85.25, 84.0]
@@ -244,7 +244,10 @@ def test_import_command_with_a_prepared_dataset(synthetic_prepared, tmp_path, ca
 
 def test_upstream_preset_mirrors_the_upstream_command():
     from interpretable_adv.presets import resolve
-    from interpretable_adv.training.adversarial import resolved_eps
+    from interpretable_adv.perturbation import Perturbation
+
+    def resolved_eps(config):
+        return Perturbation.from_config(config).eps
 
     train = resolve("upstream", "train", {})
     assert (train["method"], train["n_neighbors"], train["neighbor_interval"], train["neighbor_interval_unit"]) == \

@@ -11,17 +11,16 @@ epsilon, ``n_neighbors`` = K, ``sigma`` = sigma, ``spgd_steps`` = M,
 
 import math
 
+from interpretable_adv.adversarial import IADVT_WEIGHTS, NORMS, SPGD_RANKS
 from interpretable_adv.errors import UsageError
 
-# The enumerations, one place each (the modules that use them import them from here).
+# The enumerations, one place each: the equations' own (above) live with the equations; the rest here,
+# and the modules that use them import them from here.
 METHODS = ("baseline", "advt", "iadvt", "spgd")
 SOFTMAXES = ("adaptive", "full")
 READOUTS = ("eos", "last_word")
 NEIGHBOR_MODES = ("lazy", "full")
 NEIGHBOR_UNITS = ("iteration", "epoch")
-NORMS = ("exact", "upstream")
-IADVT_WEIGHTS = ("token", "review")
-SPGD_RANKS = ("raw", "projected")
 DROPOUT_MASKS = ("fresh", "shared")
 
 

@@ -1,21 +1,33 @@
-"""What every training command shares: devices, seeds, ``args.json``, standard extensions."""
+"""Run directories and checkpoints: everything that reads or writes a run on disk.
+
+A training run (``iadv pretrain`` / ``iadv train``) is a directory holding
+``args.json`` (resolved configuration, dataset fingerprint, versions),
+Chainer's ``log``, snapshots ``snapshot_iter_N``, ``results.json`` and its
+model (``lm.npz`` or ``best_model.npz``, parameters plus ``meta/`` entries).
+This module parses ``--device``, builds the models from a configuration,
+checks and records a run before training (:func:`open_run`,
+:func:`record_run`: nothing is written until every check passed), resumes it
+(:func:`newest_readable_snapshot`, :func:`run_trainer`), saves and reads models
+with their metadata, and loads finished runs and LMs for evaluation
+(:func:`load_run`, :func:`load_lm`, :func:`data_dir_of_runs`). Every file is
+read with pickling off (:mod:`interpretable_adv.files`).
+"""
 
 import datetime
 import json
-import math
 import os
 import platform
 import random
 import re
 import subprocess
 import sys
+import time
 
 import chainer
 import numpy as np
-from chainer.training import extensions, triggers
 
 from interpretable_adv import __version__
-from interpretable_adv.errors import TrainingDiverged, UsageError
+from interpretable_adv.errors import UnsafeFile, UsageError
 from interpretable_adv.files import (
     atomic_path,
     atomic_write_json,
@@ -26,9 +38,15 @@ from interpretable_adv.files import (
     remove_stale_temporaries,
     warn,
 )
-from interpretable_adv.iterators import serialize_random_state
+from interpretable_adv.nets import Classifier, LanguageModel
 from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, flag_of, normalise_device
 
+# The Table 3 rows a reproduction trains, as run directory names (``baseline`` and ``pretrained`` use
+# ``--method baseline``); the order in which a run set is searched for its dataset.
+RUN_NAMES = ("baseline", "pretrained", "advt", "iadvt", "spgd")
+
+
+# ----------------------------------------------------------------------------- devices and models
 
 def get_device(spec):
     """Chainer device from ``--device``: -1 or ``@numpy`` = CPU, N or ``@cupy:N`` = GPU N.
@@ -50,6 +68,24 @@ def set_seed(seed, device=None):
     np.random.seed(seed)
     if device is not None and device.xp is not np:
         device.xp.random.seed(seed)
+
+
+def build_classifier(config, n_vocab):
+    """The classifier of a ``train`` configuration (embedding, LSTM, ReLU layer, output)."""
+    return Classifier(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
+                      fc_dim=config["fc_dim"], dropout=config["dropout"], fc_bias=config.get("fc_bias", 0.0),
+                      readout=config.get("readout", "eos"))
+
+
+def build_language_model(config, n_vocab):
+    """The language model of a ``pretrain`` configuration (embedding, LSTM, adaptive or full softmax)."""
+    return LanguageModel(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
+                         dropout=config["dropout"], softmax=config["softmax"], cutoffs=tuple(config["cutoffs"]),
+                         div_value=config["div_value"], init_scale=config["init_scale"],
+                         forget_bias=config["forget_bias"])
+
+
+# ----------------------------------------------------------------------------- a training run's life
 
 
 def git_commit():
@@ -158,37 +194,6 @@ def _show(value):
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def add_standard_extensions(trainer, config, print_keys, log_trigger):
-    """LogReport and PrintReport (one line per evaluation), ProgressBar, Adam's alpha, snapshots.
-
-    A snapshot is written every ``snapshot_interval`` iterations and at the
-    end of every epoch with autoload: rerunning the same command in the same
-    ``--out`` resumes from the newest one.
-    """
-    trainer.extend(extensions.observe_value("alpha", lambda t: t.updater.get_optimizer("main").alpha),
-                   trigger=log_trigger)
-    trainer.extend(extensions.LogReport(trigger=log_trigger))
-    trainer.extend(extensions.PrintReport(print_keys), trigger=log_trigger)
-    if config.get("progress", True):
-        trainer.extend(extensions.ProgressBar(update_interval=config["log_interval"]))
-    # autoload is ours (open_run): pickle-free, and falls back past a truncated newest snapshot.
-    snapshot = extensions.snapshot(filename="snapshot_iter_{.updater.iteration}", n_retains=2)
-    trainer.extend(snapshot, trigger=(config["snapshot_interval"], "iteration"), name="snapshot_interval")
-    trainer.extend(snapshot, trigger=(1, "epoch"), name="snapshot_epoch")
-
-
-def serialize_run_state(serializer, optimizer):
-    """What a trainer snapshot lacks for a bit-identical resume; call from ``Updater.serialize``.
-
-    NumPy's global random state (Chainer's CPU dropout draws from it) and the
-    optimizer's current learning rate (Adam's ``alpha``: Chainer stores the
-    moments but not the hyperparameter, which the decay extensions change).
-    """
-    serialize_random_state(serializer["numpy_random"])
-    hyperparam = optimizer.hyperparam
-    hyperparam.alpha = serializer("optimizer_alpha", float(hyperparam.alpha))
-
-
 def open_run(config, command):
     """Device, prepared data and the snapshot to resume from (or None), every check done, nothing written.
 
@@ -218,8 +223,6 @@ def run_trainer(trainer, snapshot=None, extra_extensions=()):
 
     Returns the wall time in seconds.
     """
-    import time
-
     for extension, trigger in extra_extensions:
         trainer.extend(extension, trigger=trigger)
     if snapshot:
@@ -237,8 +240,6 @@ def newest_readable_snapshot(out):
     of the next older one; one holding a pickled object is refused outright
     (:class:`~interpretable_adv.errors.UnsafeFile`).
     """
-    from interpretable_adv.errors import UnsafeFile
-
     skipped = []
     for path in snapshots_in(out):
         try:
@@ -257,63 +258,157 @@ def newest_readable_snapshot(out):
     return None
 
 
-def max_value_trigger(key, trigger):
-    """Chainer's ``MaxValueTrigger`` whose state has no ``None`` (so snapshots hold no object array)."""
-    return _pickle_free(triggers.MaxValueTrigger(key, trigger))
-
-
-def min_value_trigger(key, trigger):
-    """Chainer's ``MinValueTrigger`` whose state has no ``None`` (so snapshots hold no object array)."""
-    return _pickle_free(triggers.MinValueTrigger(key, trigger))
-
-
-def _pickle_free(best_value_trigger):
-    """Store "no best value yet" as NaN: NumPy would save ``None`` as a pickled object array."""
-    def serialize(serializer):
-        best_value_trigger._interval_trigger.serialize(serializer["interval_trigger"])
-        best_value_trigger._summary.serialize(serializer["summary"])
-        best = best_value_trigger._best_value
-        stored = serializer("best_value", math.nan if best is None else float(best))
-        best_value_trigger._best_value = None if stored is None or math.isnan(stored) else float(stored)
-
-    best_value_trigger.serialize = serialize
-    return best_value_trigger
-
-
-class FiniteGradientCheck:
-    """Optimizer hook (before the update): stop on a NaN or infinite gradient, naming the iteration.
-
-    Raised before the update rule runs, so the parameters stay as they were
-    and the newest snapshot remains the last good state.
-    """
-
-    name = "FiniteGradientCheck"
-    timing = "pre"
-    call_for_each_param = False
-
-    def __call__(self, optimizer):
-        squares = [float((p.grad * p.grad).sum()) for p in optimizer.target.params() if p.grad is not None]
-        if not math.isfinite(math.fsum(squares)):
-            raise TrainingDiverged("iteration %d: the loss or its gradient is NaN or infinite; stopped before "
-                                   "the update (the newest snapshot is the last good state; try a lower --lr "
-                                   "or --grad-clip)" % (optimizer.t + 1))
+# ----------------------------------------------------------------------------- models with metadata
 
 
 def save_model_with_meta(path, model, meta):
-    """``save_npz`` of ``model`` plus ``meta/<key>`` entries (vocabulary hash, config)."""
+    """``save_npz`` of ``model`` plus ``meta/<key>`` entries (vocabulary hash, config), atomically."""
     serializer = chainer.serializers.DictionarySerializer()
     serializer.save(model)
     uninitialised = [k for k, v in serializer.target.items() if v is None]
     if uninitialised:   # NumPy would pickle None; every file we write must load with pickling off
         raise ValueError("cannot save %s: uninitialised entries %s" % (path, ", ".join(uninitialised)))
-    target = {k: chainer.backends.cuda.to_cpu(v) for k, v in serializer.target.items()}
+    save_arrays_with_meta(path, {k: chainer.backends.cuda.to_cpu(v) for k, v in serializer.target.items()}, meta)
+
+
+def save_arrays_with_meta(path, arrays, meta):
+    """The one writer of model files: ``arrays`` plus ``meta/<key>`` (strings; other values as JSON).
+
+    Atomic (a temporary name renamed into place); nothing pickled.
+    """
+    target = dict(arrays)
     for key, value in meta.items():
         target["meta/" + key] = np.asarray(json.dumps(value) if not isinstance(value, str) else value)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp:
         np.savez(tmp, **target)
-
 
 def read_meta(path, what=None):
     """The ``meta/`` entries of a file written by :func:`save_model_with_meta` (read without pickling)."""
     with open_npz(path, what) as z:
         return {k[len("meta/"):]: str(z[k]) for k in z.files if k.startswith("meta/")}
+
+
+class PretrainedMismatch(UsageError):
+    """The language-model checkpoint does not fit the classifier or the dataset."""
+
+
+def load_pretrained(classifier, lm_path, vocab_hash):
+    """Initialise ``classifier.embed`` and ``classifier.rnn`` from an LM checkpoint (``lm.npz``).
+
+    Refuses (PretrainedMismatch) when the LM was trained on another
+    vocabulary (hash differs) or its shapes differ. The head stays fresh.
+    """
+    if not os.path.isfile(lm_path):
+        raise PretrainedMismatch("--pretrained %s: no such file" % lm_path)
+    meta = read_meta(lm_path, "--pretrained")
+    lm_hash = meta.get("vocab_hash")
+    if lm_hash != vocab_hash:
+        raise PretrainedMismatch("--pretrained %s: vocabulary hash %s does not match the dataset's %s; "
+                                 "the LM was trained on a different vocabulary" % (lm_path, lm_hash, vocab_hash))
+    with open_npz(lm_path, "--pretrained") as z:
+        for name, param in classifier.namedparams():
+            key = name.lstrip("/")
+            if not (key.startswith("embed/") or key.startswith("rnn/")):
+                continue
+            if key not in z.files:
+                raise PretrainedMismatch("--pretrained %s: no parameter %s" % (lm_path, key))
+            if z[key].shape != param.shape:
+                raise PretrainedMismatch("--pretrained %s: %s has shape %s, the classifier needs %s (use the "
+                                         "LM's --embed-dim/--hidden-dim)" % (lm_path, key, z[key].shape, param.shape))
+            param.array[...] = chainer.backend.get_array_module(param.array).asarray(z[key])
+
+
+# ----------------------------------------------------------------------------- finished runs
+
+
+def run_config(run_dir):
+    """The configuration in a run's ``args.json`` (UsageError if absent or unreadable)."""
+    saved = read_json(os.path.join(run_dir, "args.json"), "run settings")
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise UsageError("%s: not an args.json written by `iadv train`" % os.path.join(run_dir, "args.json"))
+    return saved["config"]
+
+
+def load_run(run_dir, data, device):
+    """Classifier of a run directory (best-on-dev weights) and its configuration.
+
+    Refuses (UsageError) a run trained on another vocabulary than ``data``'s.
+    """
+    config = run_config(run_dir)
+    results_path = os.path.join(run_dir, "results.json")
+    if os.path.isfile(results_path):
+        trained_on = read_json(results_path, "run results").get("vocab_hash")
+        if trained_on is not None and trained_on != data.vocab.hash:
+            raise UsageError("%s was trained on another vocabulary (hash %s) than --data %s (%s); pass the "
+                             "dataset the run used" % (run_dir, trained_on[:12], data.directory, data.vocab.hash[:12]))
+    model = build_classifier(config, len(data.vocab))
+    load_npz(os.path.join(run_dir, "best_model.npz"), model, "best model")
+    model.to_device(device)
+    return model, config
+
+
+LM_STRUCTURE_KEYS = ("embed_dim", "hidden_dim", "softmax", "cutoffs", "div_value", "init_scale", "forget_bias")
+
+
+def load_lm(path, data, device, what="--lm"):
+    """The language model in ``path`` (``lm.npz``), checked against ``data``'s vocabulary first."""
+    if not os.path.isfile(path):
+        raise UsageError("%s %s: no such file" % (what, path))
+    meta = read_meta(path, what)
+    if meta.get("vocab_hash") != data.vocab.hash:
+        raise UsageError("%s %s: trained on another vocabulary (hash %s) than --data %s (%s)"
+                         % (what, path, str(meta.get("vocab_hash"))[:12], data.directory, data.vocab.hash[:12]))
+    if meta.get("format") == "upstream-iadvt":
+        raise UsageError("%s %s: an imported upstream LM holds only the embedding and the LSTM (for `iadv train "
+                         "--pretrained`); perplexities need an LM with its softmax, from `iadv pretrain`" % (what, path))
+    try:
+        config = json.loads(meta["config"])
+    except (KeyError, ValueError):
+        raise UsageError("%s %s: no readable meta/config entry; not an LM written by iadv" % (what, path)) from None
+    missing = [key for key in LM_STRUCTURE_KEYS if key not in config]
+    if missing:
+        raise UsageError("%s %s: its config lacks %s" % (what, path, ", ".join(missing)))
+    config.setdefault("dropout", 0.0)   # evaluation runs with dropout off; older imports did not record it
+    lm = build_language_model(config, len(data.vocab))
+    load_npz(path, lm, what)
+    lm.to_device(device)
+    return lm
+
+
+def data_dir_of_runs(*runs_dirs):
+    """The prepared dataset recorded in the first ``args.json`` of a Table 3 row under ``runs_dirs``, or None."""
+    for runs_dir in runs_dirs:
+        for name in reversed(RUN_NAMES):
+            path = os.path.join(runs_dir, name, "args.json")
+            if os.path.isfile(path):
+                return run_config(os.path.join(runs_dir, name)).get("data")
+    return None
+
+
+def check_output_dir(out, flag="--out"):
+    """An evaluation output may not be a file, nor a training run's directory (its results.json would go)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError("%s %s: exists and is not a directory" % (flag, out))
+    if os.path.isfile(os.path.join(out, "args.json")):
+        raise UsageError("%s %s: holds a training run (args.json); evaluation output would overwrite its "
+                         "results.json. Choose another directory (default: RUNS/eval)" % (flag, out))
+
+
+def run_sets(root="runs"):
+    """Directories under ``root`` that hold Table 3 runs (``NAME/args.json`` with NAME in :data:`RUN_NAMES`)."""
+    found = set()
+    for base, dirs, files in os.walk(root):
+        if os.path.basename(base) in RUN_NAMES and "args.json" in files:
+            found.add(os.path.dirname(base))
+            dirs[:] = []
+    return sorted(found)
+
+
+def describe_runs(root="runs", limit=8):
+    """One sentence for error messages: which run sets exist under ``root`` (to pass as ``--runs``)."""
+    sets = run_sets(root)
+    if not sets:
+        return "there is no run set under %s/ yet (`make demo` makes runs/tiny/seed0..2)" % root
+    shown = ", ".join(sets[:limit]) + (", ..." if len(sets) > limit else "")
+    return "run sets under %s/: %s (pass one with --runs)" % (root, shown)

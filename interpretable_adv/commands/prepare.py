@@ -1,4 +1,4 @@
-"""``iadv prepare``: the command-line face of :func:`data_prep.prepare.prepare_imdb`."""
+"""``iadv prepare``: tokenise, split and number IMDB (aclImdb v1), print Table 2 (:func:`data_prep.pipeline.prepare_imdb`)."""
 
 import os
 import sys
@@ -7,6 +7,7 @@ import time
 from data_prep.errors import PrepareError
 from data_prep.tokenize import TOKENIZERS
 
+HELP = "prepare IMDB: tokenise, split, vocabulary, Table 2"
 DEFAULT_OUT = os.path.join("runs", "data", "imdb")
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "interpretable_adv")
 
@@ -39,7 +40,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from data_prep.prepare import check_options, check_out_against_sources, prepare_imdb
+    from data_prep.pipeline import check_options, check_out_against_sources, prepare_imdb
 
     try:
         # Bad values fail before any work (download included); --workers above the CPU count is capped.

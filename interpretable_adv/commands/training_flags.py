@@ -1,9 +1,14 @@
-"""``iadv pretrain`` and ``iadv train``: presets plus Chainer-style flags."""
+"""The flags ``iadv pretrain`` and ``iadv train`` share: a preset plus Chainer-style overrides.
 
-import json
+Each flag overrides one configuration key of the preset; every value is then
+checked against :mod:`interpretable_adv.presets.schema` (types, ranges,
+choices), and ``--test`` swaps in a few iterations on a small subset.
+"""
 
-from interpretable_adv.presets import PRESETS
+from interpretable_adv.presets import PRESETS, load_preset
 from interpretable_adv.presets.schema import SECTIONS
+
+DEVICE_HELP = "-1 or @numpy = CPU, N or @cupy:N = GPU N"
 
 # flag -> (config key, type, help); shared by both commands where the key exists.
 _COMMON = [
@@ -67,7 +72,7 @@ def add_arguments(parser, section):
                         help="preset: %s, or a JSON file (default: small)" % ", ".join(PRESETS))
     parser.add_argument("--out", "-o", dest="out", default=None, help="output directory")
     parser.add_argument("--device", "-d", dest="device", default=None,
-                        help="-1 or @numpy = CPU (default), 0 or @cupy:0 = GPU 0")
+                        help=DEVICE_HELP + " (default: the preset's: CPU, paper/upstream GPU 0)")
     parser.add_argument("--epoch", "-e", dest="epoch", type=int, default=None, help="training epochs")
     parser.add_argument("--batchsize", "-b", dest="batchsize", type=int, default=None,
                         help="batch size (LM: parallel streams)")
@@ -78,9 +83,11 @@ def add_arguments(parser, section):
                         help="no progress bar")
     extra = _PRETRAIN if section == "pretrain" else _TRAIN
     schema = SECTIONS[section]
+    small = load_preset("small", section)
     for flag, key, kind, text in _COMMON + extra:
         choices = schema[key].choices
-        parser.add_argument(flag, dest=key, type=kind, default=None, help=text, choices=choices,
+        text += " (default: the preset's; small: %s)" % ("none" if small.get(key) is None else small.get(key))
+        parser.add_argument(flag, dest=key, type=kind, default=None, help=text.replace("%", "%%"), choices=choices,
                             metavar="{%s}" % ",".join(choices) if choices else None)
     if section == "train":
         parser.add_argument("--towards-only", dest="towards_only", action="store_true", default=None,
@@ -96,23 +103,3 @@ def resolve_config(args, section):
     config = resolve(args.preset, section, overrides)
     config.setdefault("progress", True)
     return config
-
-
-def run_pretrain(args):
-    from interpretable_adv.training.lm import train_language_model
-
-    return _run("pretrain", args, train_language_model)
-
-
-def run_train(args):
-    from interpretable_adv.training.classifier import train_classifier
-
-    return _run("train", args, train_classifier)
-
-
-def _run(section, args, function):
-    """Resolve and check the configuration (UsageError, before anything is written), then train."""
-    config = resolve_config(args, section)
-    results = function(config)
-    print(json.dumps(results, indent=2))
-    return 0

@@ -10,10 +10,7 @@ class). File ids are spread over 0..12499 so that the real dev-split rule
 the real data: ``<br /><br />`` breaks, punctuation, apostrophes, capitals.
 """
 
-import argparse
-import math
 import os
-import sys
 import tarfile
 
 import numpy as np
@@ -21,8 +18,8 @@ import numpy as np
 POSITIVE_WORDS = ("great", "excellent", "wonderful", "superb", "loved", "brilliant")
 NEGATIVE_WORDS = ("awful", "boring", "terrible", "worst", "waste", "dull")
 _SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "po", "si", "de", "fu", "ga", "ho", "ji", "be", "zo", "wa")
-_LABELED_IDS = 12500     # file ids per labeled class in aclImdb v1
-_UNLABELED_IDS = 50000
+LABELED_IDS = 12500     # file ids per labeled class in aclImdb v1
+UNLABELED_IDS = 50000
 _CONNECTIVES = ("the", "a", "and", "of", "to", "is", "it", "this", "film", "movie", "was", "I")
 
 
@@ -71,9 +68,9 @@ def write_synthetic_corpus(root, n_train=200, n_test=200, n_unsup=400, filler_si
     probs = 1.0 / ranks
     probs /= probs.sum()
     base = os.path.join(root, "aclImdb")
-    plan = [("train/pos", n_train, 1, _LABELED_IDS), ("train/neg", n_train, 0, _LABELED_IDS),
-            ("test/pos", n_test, 1, _LABELED_IDS), ("test/neg", n_test, 0, _LABELED_IDS),
-            ("train/unsup", n_unsup, -1, _UNLABELED_IDS)]
+    plan = [("train/pos", n_train, 1, LABELED_IDS), ("train/neg", n_train, 0, LABELED_IDS),
+            ("test/pos", n_test, 1, LABELED_IDS), ("test/neg", n_test, 0, LABELED_IDS),
+            ("train/unsup", n_unsup, -1, UNLABELED_IDS)]
     for group, count, label, id_range in plan:
         directory = os.path.join(base, *group.split("/"))
         os.makedirs(directory, exist_ok=True)
@@ -108,57 +105,3 @@ def pack_archives(aclimdb_dir, dest_dir, layout="split"):
                 tar.add(os.path.join(parent, "aclImdb", part), arcname="aclImdb/" + part)
         paths.append(path)
     return paths
-
-
-def _int_in(low, high=None):
-    """An argparse ``type`` for an integer in ``[low, high]``; a bad value is a one-line argparse error."""
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("expected an integer, got %r" % text) from None
-        if value < low:
-            raise argparse.ArgumentTypeError("must be >= %d (got %d)" % (low, value))
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError("must be <= %d (got %d)" % (high, value))
-        return value
-
-    return parse
-
-
-def _probability(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a number, got %r" % text) from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("must be a probability in [0, 1] (got %s)" % text)
-    return value
-
-
-def add_arguments(parser):
-    # File ids are drawn without repetition from 0..12499 (labeled, per class) and 0..49999 (unlabeled),
-    # the real ranges; every group needs a review for `iadv prepare`, hence the bounds.
-    parser.add_argument("--out", "-o", default=os.path.join("runs", "data", "synthetic_raw"),
-                        help="directory to write aclImdb/ into (default: %(default)s)")
-    parser.add_argument("--train", type=_int_in(1, _LABELED_IDS), default=200,
-                        help="training reviews per class (1..%d)" % _LABELED_IDS)
-    parser.add_argument("--test", type=_int_in(1, _LABELED_IDS), default=200,
-                        help="test reviews per class (1..%d)" % _LABELED_IDS)
-    parser.add_argument("--unsup", type=_int_in(1, _UNLABELED_IDS), default=400,
-                        help="unlabeled reviews (1..%d)" % _UNLABELED_IDS)
-    parser.add_argument("--noise", type=_probability, default=0.1,
-                        help="probability of one opposite sentiment word, in [0, 1]")
-    parser.add_argument("--seed", type=_int_in(0), default=0, help="random seed (>= 0)")
-
-
-def run(args):
-    try:
-        path = write_synthetic_corpus(args.out, args.train, args.test, args.unsup, noise=args.noise, seed=args.seed)
-    except OSError as exc:
-        print("iadv synthetic: error: %s: cannot write (%s)" % (exc.filename or args.out, exc.strerror or exc),
-              file=sys.stderr)
-        return 2
-    print(path)
-    return 0

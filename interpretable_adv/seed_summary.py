@@ -18,19 +18,10 @@ import sys
 
 import numpy as np
 
-from interpretable_adv.report import (
-    ADVERSARIAL_METHODS,
-    DEGENERATE_SHARE,
-    HEADLINE,
-    METHOD_TITLES,
-    PAPER_TABLE1,
-    TABLE3_ROWS,
-    VARIANTS,
-    check_output_dir,
-    data_dir_of_runs,
-    is_paper_imdb,
-    table3,
-)
+from interpretable_adv.perturbation import ADVERSARIAL_METHODS, METHOD_TITLES
+from interpretable_adv.runs import check_output_dir, data_dir_of_runs
+from interpretable_adv.table1 import HEADLINE, PAPER_TABLE1, VARIANTS
+from interpretable_adv.table3 import DEGENERATE_SHARE, TABLE3_ROWS, is_paper_imdb, table3
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
 from interpretable_adv.plots import save_figure

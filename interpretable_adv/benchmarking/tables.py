@@ -1,0 +1,95 @@
+"""The report of ``iadv bench``: Markdown tables of every section, and the machine it ran on."""
+
+import os
+import platform
+
+import numpy as np
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "{:,.{d}f}".format(value, d=digits)
+    return "{:,}".format(value)
+
+
+def tables(records):
+    """Markdown tables, one per section, from the measured records."""
+    out = []
+    rates = [r for rec in records if rec["section"] == "matmul" and "rates" in rec for r in rec["rates"]]
+    peak = max((r["gflops"] for r in rates), default=None)
+    if rates:
+        out += ["### Matrix-product rate (float32)", "", "| product | shape m x k x n | GFLOP/s |", "|---|---|---|"]
+        out += ["| %s | %s | %s |" % (r["role"], r["shape"], _fmt(r["gflops"])) for r in rates]
+        out.append("")
+    clf = [r for r in records if r["section"] == "classifier"]
+    if clf:
+        out += ["### Classifier update step", "",
+                "| size | method | tokens/s | s/step | x baseline | x AdvT | new neighbour rows | GFLOP/s achieved "
+                "| of peak | peak extra MiB | peak RSS MiB (GPU: pool) |", "|---" * 11 + "|"]
+        for r in clf:
+            if "error" in r:
+                out.append("| %s | %s | error: %s |||||||||" % (r["size"], r["method"], r["error"]))
+                continue
+            same = {c["method"]: c for c in clf if c["size"] == r["size"] and "error" not in c}
+            base, advt = same.get("baseline"), same.get("advt")
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["size"], r["method"], _fmt(r["tokens_per_sec"], 0), _fmt(r["sec_per_step"], 3),
+                _fmt(r["sec_per_step"] / base["sec_per_step"], 2) if base else "-",
+                _fmt(r["sec_per_step"] / advt["sec_per_step"], 2) if advt else "-",
+                _fmt(r["neighbor_rows"]), _fmt(r["gflops_achieved"]),
+                "%.0f%%" % (100 * r["gflops_achieved"] / peak) if peak else "-",
+                _fmt(r.get("peak_extra_mib"), 0), _fmt(r.get("gpu_pool_mib", r.get("peak_rss_mib")), 0)))
+        out.append("")
+    nb = [r for r in records if r["section"] == "neighbors"]
+    if nb:
+        out += ["### Neighbour table (cosine top-K)", "",
+                "| V | D | K | variant | rows | seconds | ms/row | peak extra MiB (GPU: pool) |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in nb:
+            if "skipped" in r or "error" in r:
+                out.append("| %s | | | %s | | %s | | |"
+                           % (_fmt(r["vocab"]), r["variant"], r.get("skipped") or r["error"]))
+                continue
+            out.append("| %s | %d | %d | %s | %s | %s | %s | %s |" % (
+                _fmt(r["vocab"]), r["dim"], r["k"], r["variant"], _fmt(r["rows"]), _fmt(r["seconds"], 2),
+                _fmt(1000 * r["seconds"] / r["rows"], 3), _fmt(r.get("gpu_pool_mib", r.get("peak_extra_mib")), 0)))
+        out.append("")
+    topk = [t for rec in records if rec["section"] == "topk" and "results" in rec for t in rec["results"]]
+    if topk:
+        out += ["### Top-k selection", "", "| input | variant | ms |", "|---|---|---|"]
+        out += ["| %s | %s | %s |" % (t["what"], t["variant"], _fmt(1000 * t["seconds"], 3)) for t in topk]
+        out.append("")
+    lm = [r for r in records if r["section"] == "lm"]
+    if lm:
+        out += ["### Language model (V = %s)" % _fmt(next((r["vocab"] for r in lm if "vocab" in r), 0)), "",
+                "| size | softmax | tokens/s | s/step | adaptive speed-up | peak extra MiB (GPU: pool) |",
+                "|---|---|---|---|---|---|"]
+        for r in lm:
+            if "error" in r:
+                out.append("| %s | %s | error: %s | | | |" % (r["size"], r["softmax"], r["error"]))
+                continue
+            full = next((f for f in lm if f["size"] == r["size"] and f["softmax"] == "full" and "error" not in f), None)
+            speedup = full["sec_per_step"] / r["sec_per_step"] if full and r["softmax"] == "adaptive" else None
+            out.append("| %s | %s | %s | %s | %s | %s |" % (r["size"], r["softmax"], _fmt(r["tokens_per_sec"], 0),
+                                                         _fmt(r["sec_per_step"], 3), _fmt(speedup, 1),
+                                                         _fmt(r.get("gpu_pool_mib", r.get("peak_extra_mib")), 0)))
+        out.append("")
+    return "\n".join(out)
+
+
+def machine_info(device):
+    info = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(), "device": str(device)}
+    try:
+        import chainer
+        info["chainer"] = chainer.__version__
+    except ImportError:
+        pass
+    if str(device) not in ("-1", "@numpy"):
+        import cupy
+        info["cupy"] = cupy.__version__
+        info["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    return info
+

@@ -1,0 +1,73 @@
+"""``iadv interpret``: one test review and its adversarial versions, changed words marked (and a heatmap)."""
+
+import os
+import sys
+
+import numpy as np
+
+from interpretable_adv.data import PreparedData
+from interpretable_adv.errors import UsageError
+from interpretable_adv.examples import mark, perturbed_review
+from interpretable_adv.perturbation import METHOD_TITLES
+from interpretable_adv.presets.schema import device_flag, flag_type
+from interpretable_adv.runs import data_dir_of_runs, describe_runs, get_device, load_lm
+
+HELP = "show a test review and its adversarial versions (changed words marked)"
+
+
+def add_arguments(parser):
+    parser.add_argument("--runs", default=os.path.join("runs", "small"), help="directory of the runs")
+    parser.add_argument("--index", "-i", type=flag_type("int", low=0), default=0, help="test review index")
+    parser.add_argument("--lm", default=None, help="LM for the perplexities (default: RUNS/lm/lm.npz)")
+    parser.add_argument("--data", default=None, help="prepared dataset (default: the runs')")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour changed words (auto: only in a terminal; otherwise [[word]])")
+    parser.add_argument("--figure", default=None, type=figure_path,
+                        help="also write a Figure 2-4 style heatmap (.png, .pdf or .svg)")
+    parser.add_argument("--device", "-d", default="-1", type=device_flag,
+                        help="-1 or @numpy = CPU, N or @cupy:N = GPU N")
+
+
+def figure_path(text):
+    """argparse ``type=`` for ``--figure``: a path whose extension matplotlib writes."""
+    import argparse
+
+    from interpretable_adv.plots import FIGURE_FORMATS
+
+    extension = os.path.splitext(text)[1].lower().lstrip(".")
+    if extension not in FIGURE_FORMATS:
+        raise argparse.ArgumentTypeError("%r: the file name must end in %s"
+                                         % (text, ", ".join("." + f for f in FIGURE_FORMATS)))
+    return text
+
+
+
+def run(args):
+    device = get_device(args.device)
+    data_dir = args.data or data_dir_of_runs(args.runs)
+    if data_dir is None:
+        raise UsageError("%s: no training run there; %s" % (args.runs, describe_runs()))
+    data = PreparedData(data_dir)
+    if not 0 <= args.index < len(data.split("test")):
+        raise UsageError("--index must be in [0, %d), got %d" % (len(data.split("test")), args.index))
+    if args.figure and not os.path.isdir(os.path.dirname(os.path.abspath(args.figure))):
+        raise UsageError("--figure %s: its directory does not exist" % args.figure)
+    lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
+    tokens, records = perturbed_review(args.runs, data, args.index, lm, device)
+    color = {"always": True, "never": False}.get(args.color, sys.stdout.isatty())
+    label = "positive" if data.split("test").labels[args.index] == 1 else "negative"
+    print("test review %d (%s), %d tokens" % (args.index, label, len(tokens)))
+    print("original:  " + " ".join(tokens))
+    for method, record in records.items():
+        norms = np.asarray(record["norms"])
+        print("\n%s: ||d|| = %.2f, %d of %d words perturbed, prediction %s -> %s (continuous), %s (direction)" % (
+            METHOD_TITLES[method], float(np.sqrt((norms ** 2).sum())), int((norms > 0).sum()), len(norms),
+            record["pred_original"], record["pred_continuous"], record["pred_direction"]))
+        print("  direction: " + mark(record["direction_words"], tokens, color))
+        print("  nearest:   " + mark(record["nearest_words"], tokens, color))
+    if args.figure:
+        from interpretable_adv.plots import heatmap_figure
+        heatmap_figure(tokens, records, args.figure, title="test review %d (%s)" % (args.index, label))
+        print("\nheatmap written to %s" % args.figure)
+    return 0
+

@@ -1,0 +1,168 @@
+"""One recipe per perturbation: which ``d`` a method adds to the embeddings, from the clean gradient.
+
+:class:`Perturbation` is the only place that knows a method's settings
+(epsilon and how it is resolved from the presets, the normalisation, iAdvT's
+weights, SPGD's sigma, towards-only clamp, ranking and its M steps) and
+dispatches to the equations of :mod:`interpretable_adv.adversarial`:
+
+* ``advt``  (Miyato et al. eq. 5): ``d_b = eps g_b / ||g_b||``;
+* ``iadvt`` (Sato et al.): the gradient expressed in neighbour directions,
+  ``d_b = eps dd_b / ||dd_b||``;
+* ``spgd``  (Algorithm 1): M AdvT steps of size eps / M, each projected onto the
+  eps-ball (:func:`spgd_raw_steps`), then per-token projection onto the best
+  neighbour direction and sparsification keeping ``floor((1 - sigma) L_b)``
+  tokens.
+
+Training (the adversarial updater), Table 1, ``iadv interpret`` and the
+figures all build their perturbations with ``Perturbation.from_config(config)``.
+"""
+
+import numpy as np
+
+from interpretable_adv import adversarial as adv
+
+ADVERSARIAL_METHODS = ("advt", "iadvt", "spgd")
+# The paper's epsilon per method (Appendix B); reduced presets multiply all three by ``eps_scale``.
+DEFAULT_EPS = {"advt": 5.0, "iadvt": 15.0, "spgd": 25.0}
+# How tables, plots and the terminal name the methods.
+METHOD_TITLES = {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}
+
+
+class Perturbation:
+    """The perturbation of one method with its settings; call it with a batch's clean gradient.
+
+    ``norm``: ``exact`` (||d_b|| = eps) or ``upstream`` (``g / sqrt(1e-6 + ||g||^2)``);
+    ``iadvt_weights``: ``token`` (upstream) or ``review`` (paper eq. 6);
+    ``sigma``, ``towards_only``, ``spgd_rank`` (``raw``: Algorithm 1, or ``projected``)
+    and ``spgd_steps`` (M) are SPGD's.
+    """
+
+    def __init__(self, method, eps, norm="exact", iadvt_weights="token", sigma=0.75, towards_only=False,
+                 spgd_rank="raw", spgd_steps=1):
+        if method not in ADVERSARIAL_METHODS:
+            raise ValueError("method must be one of %s, got %r" % (", ".join(ADVERSARIAL_METHODS), method))
+        if spgd_steps < 1:
+            raise ValueError("M (--spgd-steps) must be >= 1, got %r" % spgd_steps)
+        self.method, self.eps, self.norm = method, float(eps), norm
+        self.iadvt_weights, self.sigma, self.towards_only = iadvt_weights, sigma, towards_only
+        self.spgd_rank, self.spgd_steps = spgd_rank, spgd_steps
+
+    @classmethod
+    def from_config(cls, config, method=None, **overrides):
+        """The perturbation of a run's configuration (``args.json``'s ``config`` or a preset's ``train``).
+
+        epsilon is ``eps`` when given, else the paper's value for the method
+        times ``eps_scale`` (1 in the ``paper`` preset; the reduced presets
+        scale all three, keeping AdvT : iAdvT : SPGD = 5 : 15 : 25).
+        """
+        method = method or config["method"]
+        eps = config.get("eps")
+        if eps is None:
+            eps = DEFAULT_EPS[method] * float(config.get("eps_scale", 1.0))
+        settings = dict(eps=eps, norm=config.get("perturbation_norm", "exact"),
+                        iadvt_weights=config.get("iadvt_weights", "token"), sigma=config.get("sigma", 0.75),
+                        towards_only=bool(config.get("towards_only", False)),
+                        spgd_rank=config.get("spgd_rank", "raw"), spgd_steps=config.get("spgd_steps", 1))
+        settings.update(overrides)
+        return cls(method, **settings)
+
+    @property
+    def needs_neighbors(self):
+        return self.method != "advt"
+
+    def raw_step(self, grad, lengths, eps=None):
+        """AdvT's ``r`` from the gradient (B, T, D) with this perturbation's normalisation."""
+        return adv.advt_perturbation(grad, lengths, self.eps if eps is None else eps, self.norm)
+
+    def __call__(self, grad, words, lengths, embeddings=None, neighbors=None, input_gradient=None):
+        """``d`` (B, T, D), zero beyond each length, from the clean gradient ``grad`` (B, T, D).
+
+        ``words`` (B, T) are the token ids, ``embeddings`` the (V, D) matrix the
+        neighbour directions are taken from and ``neighbors`` a
+        :class:`~interpretable_adv.neighbors.NeighborTable` (iAdvT, SPGD).
+        ``input_gradient(r)`` returns the gradient (B, T, D) at ``x + r``; it is
+        needed only for SPGD with M > 1.
+        """
+        if self.method == "advt":
+            return self.raw_step(grad, lengths)
+
+        def directions_of(word_ids):
+            return adv.neighbor_directions(embeddings, word_ids, neighbors.lookup(word_ids))
+
+        if self.method == "iadvt":
+            return adv.iadvt_perturbation(grad, directions_of(words), lengths, self.eps, self.iadvt_weights,
+                                          self.norm)
+        r = spgd_raw_steps(self, grad, lengths, input_gradient)
+        if self.spgd_rank == "raw":   # the mask needs only r: neighbour directions for the kept words only
+            return adv.spgd_from_raw_kept_only(r, lengths, self.sigma, lambda b, p: directions_of(words[b, p]),
+                                               self.towards_only)
+        return adv.spgd_from_raw(r, directions_of(words), lengths, self.sigma, self.towards_only, self.spgd_rank)
+
+    def describe(self):
+        """A short line for logs and figures, e.g. ``SPGD eps 0.75, sigma 0.75, M 1``."""
+        text = "%s eps %.3g" % (METHOD_TITLES[self.method], self.eps)
+        if self.method == "spgd":
+            text += ", sigma %.3g, M %d" % (self.sigma, self.spgd_steps)
+        return text
+
+
+def spgd_raw_steps(perturbation, grad, lengths, input_gradient=None):
+    """SPGD's raw perturbation ``r`` (Algorithm 1, step 1): M AdvT steps of size eps / M.
+
+    With M = 1 this is exactly AdvT's ``d``. For M > 1 every further step
+    takes the gradient at ``x + r`` (``input_gradient(r)``, weights fixed)
+    and projects ``r`` back onto the per-review L2 ball of radius eps.
+    """
+    steps, eps = perturbation.spgd_steps, perturbation.eps
+    if steps == 1:
+        return perturbation.raw_step(grad, lengths)
+    if input_gradient is None:
+        raise ValueError("SPGD with M = %d steps needs input_gradient" % steps)
+    r = perturbation.raw_step(grad, lengths, eps / steps)
+    for _ in range(steps - 1):
+        r = adv.project_to_ball(r + perturbation.raw_step(input_gradient(r), lengths, eps / steps), lengths, eps)
+    return r
+
+
+class BatchLayout:
+    """Index arrays between the flat (sum L_b, ...) layout and the padded (B, T, ...) one."""
+
+    def __init__(self, lengths, xp):
+        self.lengths = np.asarray(lengths)
+        self.steps = int(self.lengths.max())
+        offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        batch = np.repeat(np.arange(len(lengths)), self.lengths)
+        position = np.arange(int(self.lengths.sum())) - np.repeat(offsets, self.lengths)
+        self.batch, self.position = xp.asarray(batch), xp.asarray(position)
+        self.lengths_xp = xp.asarray(self.lengths)
+        self.xp = xp
+
+    def pad(self, flat, fill=0):
+        out = self.xp.full((len(self.lengths), self.steps) + flat.shape[1:], fill, dtype=flat.dtype)
+        out[self.batch, self.position] = flat
+        return out
+
+    def flat(self, padded):
+        return padded[self.batch, self.position]
+
+
+def perturbation_statistics(d, embeddings, layout):
+    """Size of a batch's perturbation ``d`` (flat, (sum L_b, D)) against the embeddings ``E[w_t]`` it perturbs.
+
+    ``perturbation_norm``: mean over reviews of ||d_b||; ``perturbed_share``:
+    share of tokens with d_t != 0; over the perturbed tokens only,
+    ``token_perturbation_norm`` = mean ||d_t|| and ``token_perturbation_ratio``
+    = mean ||d_t|| / ||E[w_t]|| (0 when no token is perturbed).
+    """
+    xp = layout.xp
+    token_norms = xp.sqrt((d * d).sum(axis=1))
+    per_review = xp.sqrt(xp.bincount(layout.batch, weights=token_norms * token_norms,
+                                     minlength=len(layout.lengths)))
+    perturbed = token_norms > 0
+    count = int(perturbed.sum())
+    embed_norms = xp.sqrt((embeddings * embeddings).sum(axis=1))
+    ratio = token_norms / xp.maximum(embed_norms, 1e-12)
+    return {"perturbation_norm": float(per_review.mean()),
+            "perturbed_share": float(perturbed.mean()),
+            "token_perturbation_norm": float(token_norms[perturbed].sum()) / count if count else 0.0,
+            "token_perturbation_ratio": float(ratio[perturbed].sum()) / count if count else 0.0}

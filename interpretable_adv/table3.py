@@ -1,0 +1,78 @@
+"""Table 3: test accuracy of the five rows of a run set, with degenerate models flagged.
+
+Each run's ``results.json`` holds its test accuracy (computed once, with the
+best-on-dev model, dropout off) and ``test_majority_share``; a model that gives
+one class to more than 90% of the test reviews is marked DEGENERATE. The
+paper's figures are shown only for runs on the paper's IMDB split.
+"""
+
+import os
+
+from interpretable_adv.files import read_json
+
+TABLE3_ROWS = (("baseline", "Baseline", 89.83), ("pretrained", "Pretrained", 92.69),
+               ("advt", "Pretrained w/AdvT-Text", 93.58), ("iadvt", "Pretrained w/iAdvT-Text", 93.58),
+               ("spgd", "Pretrained w/SPGD (1 iter, 75% sparsity)", 93.54))
+
+
+DEGENERATE_SHARE = 0.9
+
+
+PAPER_SPLIT_SIZES = {"train": 21246, "dev": 3754, "test": 25000}
+
+
+def is_paper_imdb(data_dir):
+    """Whether ``data_dir`` was prepared from the real IMDB with the paper's split (so the paper's figures compare)."""
+    path = os.path.join(data_dir, "stats.json")
+    if not os.path.isfile(path):
+        return False
+    table2 = read_json(path, "dataset statistics").get("table2", {})
+    return all(table2.get(split, {}).get("examples") == n for split, n in PAPER_SPLIT_SIZES.items())
+
+
+def is_degenerate(majority_share):
+    """A model that predicts one class for more than 90% of the test reviews."""
+    return majority_share is not None and majority_share > DEGENERATE_SHARE
+
+
+def table3(runs_dir):
+    """Table 3 rows of one set of runs: test and best dev accuracy (%), test majority-class share."""
+    rows = []
+    for name, title, paper in TABLE3_ROWS:
+        path = os.path.join(runs_dir, name, "results.json")
+        result = read_json(path, "run results") if os.path.isfile(path) else None
+        majority = None if result is None else result.get("test_majority_share")
+        rows.append({"run": name, "model": title, "paper": paper,
+                     "test_accuracy": None if result is None else 100 * result["test_accuracy"],
+                     "dev_accuracy": None if result is None or result["dev_accuracy_best"] is None
+                     else 100 * result["dev_accuracy_best"],
+                     "majority_share": majority, "degenerate": is_degenerate(majority)})
+    return rows
+
+
+def degenerate_warnings(rows, where=""):
+    """One line per degenerate model (for stderr)."""
+    return ["warning: %s%s predicts one class for %.1f%% of the test reviews (> %d%%): a degenerate model"
+            % (where, row["run"], 100 * row["majority_share"], 100 * DEGENERATE_SHARE)
+            for row in rows if row["degenerate"]]
+
+
+def table3_markdown(rows, comparable=True):
+    """Markdown Table 3 of one set of runs; ``comparable=False`` (not the paper's IMDB) omits the paper column."""
+    caption = ("Test accuracy is computed once per run, after training, with the best-on-dev model (dropout off, "
+               "correct predictions / reviews). `majority` = share of the test reviews assigned the most frequent "
+               "predicted class; a model above %d%% is marked DEGENERATE." % (100 * DEGENERATE_SHARE))
+    if not comparable:
+        caption += (" These runs are NOT on the paper's IMDB split (e.g. the synthetic corpus): the paper's "
+                    "figures do not apply and are not shown.")
+    header = "| model | test accuracy | majority | dev accuracy (best) |" + (" paper |" if comparable else "")
+    lines = ["# Table 3: test accuracy", "", caption, "", header, "|---|---|---|---|" + ("---|" if comparable else "")]
+    for row in rows:
+        ours = "not run" if row["test_accuracy"] is None else "%.2f" % row["test_accuracy"]
+        dev = "-" if row["dev_accuracy"] is None else "%.2f" % row["dev_accuracy"]
+        majority = "-" if row["majority_share"] is None else "%.1f%%%s" % (
+            100 * row["majority_share"], " DEGENERATE" if row["degenerate"] else "")
+        line = "| %s | %s | %s | %s |" % (row["model"], ours, majority, dev)
+        lines.append(line + (" %.2f |" % row["paper"] if comparable else ""))
+    return "\n".join(lines) + "\n"
+

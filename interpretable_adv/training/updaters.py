@@ -1,0 +1,200 @@
+"""The three updaters: classifier (Baseline, Pretrained), adversarial (AdvT, iAdvT, SPGD), TBPTT (the LM).
+
+Each snapshots what Chainer's own snapshot lacks for a bit-identical resume on
+the CPU (:func:`serialize_run_state`), so a killed run continues exactly.
+
+The adversarial update (DESIGN of the paper's ``L = L(x) + lambda L(x + d)``,
+``d`` a constant):
+
+1. clean pass on the LSTM inputs ``x`` (embeddings after dropout, cut from the
+   graph), backward: parameter gradients of ``L(x)`` and ``g = dL/dx`` in one go;
+2. ``d`` from ``g`` by the run's :class:`~interpretable_adv.perturbation.Perturbation`
+   (SPGD with M > 1 takes its further gradient steps at the clean pass's
+   dropout mask);
+3. adversarial pass on ``dropout(E[w]) + d`` (fresh or replayed masks) and one
+   backward of ``lambda L(x + d) + sum(x * g)``, which adds the adversarial
+   gradients and sends both embedding gradients into the embedding matrix.
+
+It reports ``main/loss`` (clean), ``main/loss_adv``, ``main/accuracy`` (clean),
+``main/perturbation_norm`` (mean ||d_b||), ``main/perturbed_share`` (share of
+tokens with a non-zero perturbation), and per perturbed token
+``main/token_perturbation_norm`` (mean ||d_t||) and ``main/token_perturbation_ratio``
+(mean ||d_t|| / ||E[w_t]||, the step relative to the word's own embedding).
+"""
+
+import math
+import time
+
+import chainer
+import chainer.functions as F
+import numpy as np
+from chainer import training
+
+from interpretable_adv.iterators import review_converter, serialize_random_state
+from interpretable_adv.perturbation import BatchLayout, Perturbation, perturbation_statistics
+from interpretable_adv.presets.schema import DROPOUT_MASKS
+
+
+def serialize_run_state(serializer, optimizer):
+    """What a trainer snapshot lacks for a bit-identical resume; call from ``Updater.serialize``.
+
+    NumPy's global random state (Chainer's CPU dropout draws from it) and the
+    optimizer's current learning rate (Adam's ``alpha``: Chainer stores the
+    moments but not the hyperparameter, which the decay extensions change).
+    """
+    serialize_random_state(serializer["numpy_random"])
+    hyperparam = optimizer.hyperparam
+    hyperparam.alpha = serializer("optimizer_alpha", float(hyperparam.alpha))
+
+
+class ClassifierUpdater(training.updaters.StandardUpdater):
+    """One classifier update per batch; subclasses override :meth:`compute_gradients`.
+
+    Reports ``main/tokens_per_sec`` (update step only). ``tokens_seen`` and
+    ``reviews_seen`` count what this updater object has trained on (not
+    snapshotted; the benchmarks read them).
+    """
+
+    def __init__(self, iterator, optimizer, device):
+        super().__init__(iterator, optimizer, converter=review_converter, device=device)
+        self.tokens_seen = self.reviews_seen = 0
+
+    def compute_gradients(self, model_loss, xs, t):
+        """Fill the parameter gradients for one batch (``model_loss``: the :class:`ClassifierLoss`)."""
+        loss = model_loss(xs, t)
+        model_loss.cleargrads()
+        loss.backward()
+
+    def update_core(self):
+        iterator = self.get_iterator("main")
+        optimizer = self.get_optimizer("main")
+        batch = iterator.next()
+        start = time.time()
+        xs, t = self.converter(batch, self.device)
+        self.compute_gradients(optimizer.target, xs, t)
+        optimizer.update()
+        tokens = sum(len(x) for x in xs)
+        self.tokens_seen += tokens
+        self.reviews_seen += len(xs)
+        chainer.report({"tokens_per_sec": tokens / max(time.time() - start, 1e-9)}, optimizer.target)
+
+    def serialize(self, serializer):
+        super().serialize(serializer)
+        serialize_run_state(serializer, self.get_optimizer("main"))
+
+
+class AdversarialUpdater(ClassifierUpdater):
+    """AdvT, iAdvT or SPGD adversarial training of a :class:`~interpretable_adv.nets.Classifier`.
+
+    ``perturbation``: the run's :class:`~interpretable_adv.perturbation.Perturbation`;
+    ``adv_weight``: lambda; ``neighbors``: the
+    :class:`~interpretable_adv.neighbors.NeighborTable` (iAdvT, SPGD);
+    ``dropout_masks``: ``fresh`` (upstream) or ``shared`` masks for the adversarial pass.
+    """
+
+    def __init__(self, iterator, optimizer, device, perturbation, adv_weight=1.0, neighbors=None,
+                 dropout_masks="fresh"):
+        super().__init__(iterator, optimizer, device)
+        if perturbation.needs_neighbors and neighbors is None:
+            raise ValueError("%s needs a neighbour table" % perturbation.method)
+        if dropout_masks not in DROPOUT_MASKS:
+            raise ValueError("dropout_masks must be one of %s, got %r" % (", ".join(DROPOUT_MASKS), dropout_masks))
+        self.perturbation, self.adv_weight, self.neighbors = perturbation, adv_weight, neighbors
+        self.shared_masks = dropout_masks == "shared"
+
+    @property
+    def eps(self):
+        return self.perturbation.eps
+
+    def compute_gradients(self, model_loss, xs, t):
+        clf = model_loss.predictor
+        lengths = [len(x) for x in xs]
+        layout = BatchLayout(lengths, clf.xp)
+        masks = clf.dropout_masks
+        if self.shared_masks:
+            masks.record()
+        try:
+            embedded = clf.embed_reviews(xs)
+            dropped = clf.dropout_embeddings(embedded)
+            clean_input = chainer.Variable(dropped.array)
+            logits = clf.logits_from_inputs(clean_input, lengths)
+            loss = F.softmax_cross_entropy(logits, t)
+            model_loss.cleargrads()
+            loss.backward()
+            grad = clean_input.grad
+            if self.shared_masks:
+                masks.replay()
+
+            def input_gradient(r):   # SPGD's further steps: dL/dx at x + r, weights and mask fixed
+                return layout.pad(_input_gradient(clf, dropped.array + layout.flat(r), layout, t))
+
+            d = layout.flat(self.perturbation(layout.pad(grad), layout.pad(clf.xp.concatenate(xs)),
+                                              layout.lengths_xp, clf.embed.W.array, self.neighbors,
+                                              input_gradient))
+            logits_adv = clf.logits_from_inputs(clf.dropout_embeddings(embedded) + d, lengths)
+            loss_adv = F.softmax_cross_entropy(logits_adv, t)
+            (self.adv_weight * loss_adv + F.sum(dropped * grad)).backward()
+        finally:
+            masks.fresh()
+        chainer.report(dict(perturbation_statistics(d, embedded.array, layout), loss=loss, loss_adv=loss_adv,
+                            accuracy=F.accuracy(logits, t)), model_loss)
+
+
+def _input_gradient(clf, x_flat, layout, t):
+    """dL/dx at ``x_flat`` with the current weights, without touching parameter gradients."""
+    x = chainer.Variable(x_flat)
+    loss = F.softmax_cross_entropy(clf.logits_from_inputs(x, layout.lengths.tolist()), t)
+    (grad,) = chainer.grad([loss], [x])
+    return grad.array
+
+
+def make_updater(config, iterator, optimizer, device, neighbors):
+    """The updater for ``config['method']``: plain training or adversarial training."""
+    if config["method"] == "baseline":
+        return ClassifierUpdater(iterator, optimizer, device)
+    return AdversarialUpdater(iterator, optimizer, device, Perturbation.from_config(config),
+                              adv_weight=config["adv_weight"], neighbors=neighbors,
+                              dropout_masks=config["dropout_masks"])
+
+
+class TBPTTUpdater(training.updaters.StandardUpdater):
+    """One truncated-BPTT step per update; the LSTM state is carried and detached.
+
+    The carried state and NumPy's global random state are part of the
+    snapshot, so a resumed run continues exactly where it stopped. The state
+    is reset when the streams wrap around at the end of an epoch.
+    """
+
+    def __init__(self, iterator, optimizer, device):
+        super().__init__(iterator, optimizer, device=device)
+        self.state = None
+
+    def update_core(self):
+        iterator = self.get_iterator("main")
+        optimizer = self.get_optimizer("main")
+        model = optimizer.target
+        x, t = iterator.next()
+        start = time.time()
+        x, t = self.device.send(x), self.device.send(t)
+        loss, state = model(x, t, self.state)
+        model.cleargrads()
+        loss.backward()
+        optimizer.update()
+        self.state = None if iterator.is_new_epoch else tuple(chainer.Variable(s.array) for s in state)
+        loss_value = float(loss.array)
+        chainer.report({"loss": loss_value, "perplexity": math.exp(min(loss_value, 50.0)),
+                        "tokens_per_sec": x.size / max(time.time() - start, 1e-9)}, model)
+
+    def serialize(self, serializer):
+        super().serialize(serializer)
+        serialize_run_state(serializer, self.get_optimizer("main"))
+        loading = isinstance(serializer, chainer.serializer.Deserializer)
+        has_state = serializer("has_state", self.state is not None)
+        hx = cx = None
+        if not loading and self.state is not None:
+            hx, cx = (chainer.backends.cuda.to_cpu(s.array) for s in self.state)
+        if has_state:
+            hx, cx = serializer("hx", hx), serializer("cx", cx)
+        if loading:
+            self.state = (tuple(chainer.Variable(self.device.send(np.asarray(a))) for a in (hx, cx))
+                          if has_state else None)
