@@ -8,6 +8,8 @@ dev split follows Miyato et al. and Sato et al.: training files with id >= 10621
 
 import re
 
+import numpy as np
+
 # (directory under aclImdb/, label): label 1 = positive, 0 = negative, -1 = unlabeled.
 GROUPS = {
     "train/pos": 1,
@@ -20,8 +22,6 @@ LABELED_GROUPS = ("train/pos", "train/neg", "test/pos", "test/neg")
 UNLABELED_GROUPS = ("train/unsup",)
 
 DEV_THRESHOLDS = {"train/pos": 10621, "train/neg": 10625}
-
-SPLITS = ("train", "dev", "test", "unlabeled")
 
 _MEMBER = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg|unsup)/([^/]+)$")
 _FILE_NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
@@ -57,13 +57,17 @@ def parse_review_name(name):
     return int(match.group(1)), int(match.group(2))
 
 
-def split_of(group, file_id):
-    """The split (``train``, ``dev``, ``test`` or ``unlabeled``) of one review."""
+def split_of(group, file_ids):
+    """The split (``train``, ``dev``, ``test`` or ``unlabeled``) of reviews of ``group``, by file id.
+
+    Vectorised: an array of split names shaped like ``file_ids`` (one id gives a 0-d array).
+    """
+    file_ids = np.asarray(file_ids)
     if group in UNLABELED_GROUPS:
-        return "unlabeled"
+        return np.full(file_ids.shape, "unlabeled")
     if group.startswith("test/"):
-        return "test"
-    return "dev" if file_id >= DEV_THRESHOLDS[group] else "train"
+        return np.full(file_ids.shape, "test")
+    return np.where(file_ids >= DEV_THRESHOLDS[group], "dev", "train")
 
 
 def counts_for_vocabulary(split):

@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-from data_prep.errors import PrepareError
-from data_prep.layout import DEV_THRESHOLDS, GROUPS, counts_for_vocabulary
+from interpretable_adv.errors import PrepareError
+from data_prep.layout import GROUPS, counts_for_vocabulary, split_of
 from data_prep.sources import DirectorySource, plan_units, resolve_sources
 from data_prep.stats import split_statistics, table2_markdown
 from data_prep.tokenize import TOKENIZERS, get_tokenizer
@@ -303,14 +303,9 @@ def _split_reviews(merged):
     pieces = {name: [] for name in SPLIT_NAMES}
     for group, label in GROUPS.items():
         data = merged["groups"][group]
-        if group in DEV_THRESHOLDS:
-            dev = data["ids"] >= DEV_THRESHOLDS[group]
-            pieces["train"].append(_select(data, ~dev, label))
-            pieces["dev"].append(_select(data, dev, label))
-        elif group.startswith("test/"):
-            pieces["test"].append(_select(data, np.ones(len(data["ids"]), bool), label))
-        else:
-            pieces["unlabeled"].append(_select(data, np.ones(len(data["ids"]), bool), label))
+        splits_of_reviews = split_of(group, data["ids"])
+        for name in SPLIT_NAMES:   # empty selections too: every split gets a (possibly empty) piece
+            pieces[name].append(_select(data, splits_of_reviews == name, label))
     splits = {}
     for name, chunks in pieces.items():
         splits[name] = {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import zlib
 
-from data_prep.errors import PrepareError
+from interpretable_adv.errors import PrepareError
 from data_prep.layout import (
     GROUPS,
     LABELED_GROUPS,

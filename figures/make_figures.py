@@ -18,6 +18,7 @@ from interpretable_adv.examples import perturbed_review, spgd_two_word_example
 from interpretable_adv.files import atomic_write_json
 from interpretable_adv.perturbation import Perturbation
 from interpretable_adv.plots import figure1, heatmap_figure
+from interpretable_adv.presets.schema import add_device_flag
 from interpretable_adv.runs import get_device, load_lm, load_run, run_config
 
 
@@ -29,7 +30,7 @@ def main(argv=None):
     parser.add_argument("--indices", type=int, nargs="+", default=[0, 1, 2], help="test review indices")
     parser.add_argument("--pair", nargs=2, default=["great", "movie"], help="the two words of Figure 1")
     parser.add_argument("--label", type=int, default=1, help="label of the two-word review")
-    parser.add_argument("--device", default="-1")
+    add_device_flag(parser)
     args = parser.parse_args(argv)
 
     device = get_device(args.device)

@@ -7,6 +7,7 @@ before any work is done; see :mod:`interpretable_adv.errors`.
 
 import argparse
 import errno
+import re
 import sys
 
 from interpretable_adv.errors import TrainingDiverged, UsageError
@@ -36,7 +37,13 @@ COMMANDS = (
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each flag's help, descriptions kept as written."""
+    """Each flag's default after its help (unless the help already names it, or there is none to show)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or any(action.default is value for value in (None, False, True, argparse.SUPPRESS)):
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser():
@@ -49,8 +56,8 @@ def build_parser():
     sub.required = True
     for name, module_name in COMMANDS:
         module = importlib.import_module("interpretable_adv.commands." + module_name)
-        command = sub.add_parser(name, help=module.HELP, description=module.__doc__.strip().splitlines()[0]
-                                 .replace("``", "`"), formatter_class=HelpFormatter)
+        command = sub.add_parser(name, help=module.HELP, description=plain_text(module.__doc__.strip().splitlines()[0]),
+                                 formatter_class=HelpFormatter)
         module.add_arguments(command)
         command.set_defaults(handler=module.run)
     return parser
@@ -63,15 +70,13 @@ _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, er
 
 def main(argv=None):
     """Run one subcommand; returns its exit status (0 success, 2 user error, 1 training diverged)."""
-    from data_prep.errors import PrepareError
-
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # log lines reach redirected files promptly
     args = build_parser().parse_args(argv)
     prefix = "iadv %s: error: " % args.command
     try:
         return args.handler(args)
-    except (UsageError, PrepareError) as exc:
+    except UsageError as exc:
         print(prefix + one_line(exc), file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
@@ -99,6 +104,12 @@ def environment_error(exc):
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def plain_text(text):
+    """A docstring line for the terminal: reStructuredText roles and double backquotes made plain."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "`")
 
 
 def one_line(exc):

@@ -12,6 +12,10 @@ class UsageError(ValueError):
     """Bad input from the user: a flag, a preset key, a file or an output path."""
 
 
+class PrepareError(UsageError):
+    """A problem with ``iadv prepare``'s input or output location; the message names the file."""
+
+
 class UnsafeFile(UsageError):
     """A file that would need unpickling (an object array) to be read; it is refused, never loaded."""
 

@@ -132,7 +132,7 @@ class Classifier(chainer.Chain):
     Linear layers use LeCun-normal initialisation (Appendix B, eq. 10) and zero
     biases; ``fc_bias`` sets the initial bias of the ReLU layer (0 in the paper;
     a positive value keeps the units alive when the LM-initialised LSTM gives
-    nearly the same state for every review, see the README). ``readout``:
+    nearly the same state for every review, see docs/results.md). ``readout``:
     ``eos`` (paper) reads the state at the final ``<eos>``; ``last_word`` the
     state after the review's last word (the ``<eos>`` step is not run), an
     option for LMs that learned to wipe their state on reading ``<eos>``. Reviews

@@ -376,13 +376,20 @@ def load_lm(path, data, device, what="--lm"):
     return lm
 
 
+def data_dir_of_run(run_dir):
+    """The prepared dataset a run used (its ``args.json``), or None when the directory holds no run."""
+    if not os.path.isfile(os.path.join(run_dir, "args.json")):
+        return None
+    return run_config(run_dir).get("data")
+
+
 def data_dir_of_runs(*runs_dirs):
-    """The prepared dataset recorded in the first ``args.json`` of a Table 3 row under ``runs_dirs``, or None."""
+    """The prepared dataset of the first Table 3 run found under ``runs_dirs`` (SPGD first), or None."""
     for runs_dir in runs_dirs:
         for name in reversed(RUN_NAMES):
-            path = os.path.join(runs_dir, name, "args.json")
-            if os.path.isfile(path):
-                return run_config(os.path.join(runs_dir, name)).get("data")
+            data = data_dir_of_run(os.path.join(runs_dir, name))
+            if data is not None:
+                return data
     return None
 
 

@@ -8,22 +8,25 @@ from interpretable_adv.benchmarking.plan import SECTIONS, measure, plan
 from interpretable_adv.benchmarking.tables import machine_info, tables
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_text
-from interpretable_adv.presets.schema import METHODS, device_flag, flag_type
+from interpretable_adv.presets.schema import METHODS, add_device_flag, flag_type
 
 HELP = "speed and memory of every costly stage (table + JSON)"
 
 
 def add_arguments(parser):
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="what to measure (see `interpretable_adv.benchmarking`)")
     parser.add_argument("--sizes", nargs="+", default=["small"], choices=("small", "paper", "tiny"),
                         help="presets to measure")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="classifier rows to time")
     parser.add_argument("--data", default=os.path.join("runs", "data", "imdb"), help="prepared IMDB")
     parser.add_argument("--steps", type=flag_type("int", low=1), default=50,
                         help="timed update steps per classifier/LM measurement (50 = one neighbour refresh window)")
     parser.add_argument("--paper-steps", type=flag_type("int", low=1), default=1,
                         help="timed steps at the paper size on CPU (one update takes 7-18 s there)")
-    parser.add_argument("--vocab-sizes", nargs="+", type=flag_type("int", low=2), default=[10000, 30000, 87008])
+    parser.add_argument("--vocab-sizes", nargs="+", type=flag_type("int", low=2), default=[10000, 30000, 87008],
+                        help="vocabulary sizes V for the neighbour section")
     parser.add_argument("--dim", type=flag_type("int", low=1), default=256,
                         help="embedding size for the neighbour section")
     parser.add_argument("-k", type=flag_type("int", low=1), default=15, help="neighbours per word (K)")
@@ -31,8 +34,7 @@ def add_arguments(parser):
                         help="rows one 50-iteration window needs (the small iAdvT run averaged about 15k)")
     parser.add_argument("--naive-limit-gib", type=flag_type("float", low=0.0), default=12.0,
                         help="run the naive V x V version only when its matrix fits in this many GiB")
-    parser.add_argument("--device", "-d", default="-1", type=device_flag,
-                        help="-1 or @numpy = CPU, N or @cupy:N = GPU N")
+    add_device_flag(parser)
     parser.add_argument("--timeout", type=flag_type("float", low=0.0, low_open=True), default=1800,
                         help="seconds allowed per measurement")
     parser.add_argument("--out", "-o", default=os.path.join("runs", "bench"),

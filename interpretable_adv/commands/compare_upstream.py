@@ -2,7 +2,7 @@
 
 import os
 
-from interpretable_adv.files import read_json
+from interpretable_adv.runs import data_dir_of_run
 from interpretable_adv.upstream.comparison import write_comparison
 from interpretable_adv.upstream.logs import parse_our_run, parse_upstream
 
@@ -29,7 +29,7 @@ def run(args):
             run.name = "upstream%d:%s" % (i, run.name)
     # Upstream trains on every training review, whole: its tokens per epoch are the train split's
     # (of --data, else of the dataset our run used), not our run's (which may be capped).
-    data = args.data or _run_data(args.ours)
+    data = args.data or data_dir_of_run(args.ours)
     tokens = None
     if data and os.path.isfile(os.path.join(data, "train.npz")):
         from interpretable_adv.data import PreparedData
@@ -40,11 +40,3 @@ def run(args):
         print(f.read())
     print("written: %s" % ", ".join(written))
     return 0
-
-
-def _run_data(run_dir):
-    path = os.path.join(run_dir, "args.json")
-    if not os.path.isfile(path):
-        return None
-    return read_json(path, "run settings").get("config", {}).get("data")
-

@@ -18,7 +18,7 @@ from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.perturbation import ADVERSARIAL_METHODS
-from interpretable_adv.presets.schema import device_flag, flag_type
+from interpretable_adv.presets.schema import add_device_flag, flag_type
 from interpretable_adv.runs import (
     RUN_NAMES,
     check_output_dir,
@@ -53,9 +53,8 @@ def add_arguments(parser):
                         help="number of test reviews for Table 1")
     parser.add_argument("--seed", type=flag_type("int", low=0, high=2 ** 32 - 1), default=0,
                         help="seed of the sample")
-    parser.add_argument("--device", "-d", default="-1", type=device_flag,
-                        help="-1 or @numpy = CPU, N or @cupy:N = GPU N")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    add_device_flag(parser)
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.add_argument("--table3-only", action="store_true", help="only collect Table 3 from the runs")
 
 

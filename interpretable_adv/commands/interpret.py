@@ -9,7 +9,7 @@ from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.examples import mark, perturbed_review
 from interpretable_adv.perturbation import METHOD_TITLES
-from interpretable_adv.presets.schema import device_flag, flag_type
+from interpretable_adv.presets.schema import add_device_flag, flag_type
 from interpretable_adv.runs import data_dir_of_runs, describe_runs, get_device, load_lm
 
 HELP = "show a test review and its adversarial versions (changed words marked)"
@@ -24,8 +24,7 @@ def add_arguments(parser):
                         help="colour changed words (auto: only in a terminal; otherwise [[word]])")
     parser.add_argument("--figure", default=None, type=figure_path,
                         help="also write a Figure 2-4 style heatmap (.png, .pdf or .svg)")
-    parser.add_argument("--device", "-d", default="-1", type=device_flag,
-                        help="-1 or @numpy = CPU, N or @cupy:N = GPU N")
+    add_device_flag(parser)
 
 
 def figure_path(text):

@@ -4,7 +4,6 @@ import os
 import sys
 import time
 
-from data_prep.errors import PrepareError
 from data_prep.tokenize import TOKENIZERS
 
 HELP = "prepare IMDB: tokenise, split, vocabulary, Table 2"
@@ -42,27 +41,23 @@ def add_arguments(parser):
 def run(args):
     from data_prep.pipeline import check_options, check_out_against_sources, prepare_imdb
 
-    try:
-        # Bad values fail before any work (download included); --workers above the CPU count is capped.
-        workers, note = check_options(tokenizer=args.tokenizer, min_df=args.min_df, oov=args.oov,
-                                      workers=args.workers, vocab_order=args.vocab_order)
-        if note:
-            print(note, file=sys.stderr)
-        sources = list(args.sources)
-        if args.download:
-            from data_prep.sources import download_official
-            # --out must not swallow the download either; checked before anything is fetched
-            check_out_against_sources(args.out, sources + [os.path.join(args.cache_dir, "aclImdb_v1.tar.gz")])
-            sources.append(download_official(args.cache_dir))
-        start = time.time()
-        stats, reused = prepare_imdb(sources, args.out, tokenizer=args.tokenizer, min_df=args.min_df,
-                                     oov=args.oov, workers=workers, force=args.force,
-                                     vocab_order=args.vocab_order,
-                                     progress=not args.quiet,
-                                     log=(lambda message: None) if args.quiet else None)
-    except PrepareError as exc:
-        print("iadv prepare: error: %s" % exc, file=sys.stderr)
-        return 2
+    # Bad values fail before any work (download included); --workers above the CPU count is capped.
+    workers, note = check_options(tokenizer=args.tokenizer, min_df=args.min_df, oov=args.oov,
+                                  workers=args.workers, vocab_order=args.vocab_order)
+    if note:
+        print(note, file=sys.stderr)
+    sources = list(args.sources)
+    if args.download:
+        from data_prep.sources import download_official
+        # --out must not swallow the download either; checked before anything is fetched
+        check_out_against_sources(args.out, sources + [os.path.join(args.cache_dir, "aclImdb_v1.tar.gz")])
+        sources.append(download_official(args.cache_dir))
+    start = time.time()
+    stats, reused = prepare_imdb(sources, args.out, tokenizer=args.tokenizer, min_df=args.min_df,
+                                 oov=args.oov, workers=workers, force=args.force,
+                                 vocab_order=args.vocab_order,
+                                 progress=not args.quiet,
+                                 log=(lambda message: None) if args.quiet else None)
     with open(os.path.join(args.out, "stats.md"), encoding="utf-8") as f:
         print(f.read())
     if reused:

@@ -6,9 +6,7 @@ choices), and ``--test`` swaps in a few iterations on a small subset.
 """
 
 from interpretable_adv.presets import PRESETS, load_preset
-from interpretable_adv.presets.schema import SECTIONS
-
-DEVICE_HELP = "-1 or @numpy = CPU, N or @cupy:N = GPU N"
+from interpretable_adv.presets.schema import SECTIONS, add_device_flag
 
 # flag -> (config key, type, help); shared by both commands where the key exists.
 _COMMON = [
@@ -36,7 +34,7 @@ _TRAIN = [
     ("--method", "method", str, "baseline, advt, iadvt or spgd (Table 3 rows)"),
     ("--eps", "eps", float, "epsilon, perturbation norm (paper: AdvT 5, iAdvT 15, SPGD 25; default by method)"),
     ("--eps-scale", "eps_scale", float,
-     "multiplies the paper's epsilon when --eps is not given (paper preset 1; small 0.03, see README)"),
+     "multiplies the paper's epsilon when --eps is not given (paper preset 1; small 0.03, see docs/results.md)"),
     ("--n-neighbors", "n_neighbors", int, "K, nearest neighbours per word for iAdvT/SPGD (paper: 15)"),
     ("--sigma", "sigma", float, "sigma, SPGD sparsity: keep floor((1-sigma) L) words (paper: 0.75)"),
     ("--spgd-steps", "spgd_steps", int, "M, SPGD gradient steps of size eps/M (paper: 1)"),
@@ -70,12 +68,14 @@ _TEST_OVERRIDES = {
 def add_arguments(parser, section):
     parser.add_argument("--preset", default="small",
                         help="preset: %s, or a JSON file (default: small)" % ", ".join(PRESETS))
-    parser.add_argument("--out", "-o", dest="out", default=None, help="output directory")
-    parser.add_argument("--device", "-d", dest="device", default=None,
-                        help=DEVICE_HELP + " (default: the preset's: CPU, paper/upstream GPU 0)")
-    parser.add_argument("--epoch", "-e", dest="epoch", type=int, default=None, help="training epochs")
+    small = load_preset("small", section)
+    parser.add_argument("--out", "-o", dest="out", default=None,
+                        help="output directory (default: the preset's; small: %s)" % small["out"])
+    add_device_flag(parser, default=None, extra=" (default: the preset's; CPU except paper/upstream: GPU 0)")
+    parser.add_argument("--epoch", "-e", dest="epoch", type=int, default=None,
+                        help="training epochs (default: the preset's; small: %s)" % small["epoch"])
     parser.add_argument("--batchsize", "-b", dest="batchsize", type=int, default=None,
-                        help="batch size (LM: parallel streams)")
+                        help="batch size, LM: parallel streams (default: the preset's; small: %s)" % small["batchsize"])
     parser.add_argument("--resume", default=None,
                         help="load this trainer snapshot (rerunning into the same --out resumes automatically)")
     parser.add_argument("--test", action="store_true", help="quick check: a few iterations on a small subset")
@@ -83,7 +83,6 @@ def add_arguments(parser, section):
                         help="no progress bar")
     extra = _PRETRAIN if section == "pretrain" else _TRAIN
     schema = SECTIONS[section]
-    small = load_preset("small", section)
     for flag, key, kind, text in _COMMON + extra:
         choices = schema[key].choices
         text += " (default: the preset's; small: %s)" % ("none" if small.get(key) is None else small.get(key))

@@ -204,6 +204,15 @@ def normalise_device(spec, check_available=True):
     return text
 
 
+DEVICE_HELP = "-1 or @numpy = CPU, N or @cupy:N = GPU N"
+
+
+def add_device_flag(parser, default="-1", extra=""):
+    """``--device/-d``, described the same way by every command."""
+    parser.add_argument("--device", "-d", dest="device", default=default,
+                        type=None if default is None else device_flag, help=DEVICE_HELP + extra)
+
+
 def device_flag(spec):
     """argparse ``type=`` for ``--device`` of the commands that do not go through a preset."""
     import argparse

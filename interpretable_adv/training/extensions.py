@@ -45,7 +45,7 @@ class AlphaSchedule(training.Extension):
     with ``warmup = 0`` this is exactly Chainer's ``ExponentialShift`` (same
     formula, same floats). ``warmup > 0`` ramps alpha up linearly over the
     first ``warmup`` updates (not in the paper; an option of the reduced
-    presets, see the README). Stateless: the value follows from the iteration,
+    presets, see docs/results.md). Stateless: the value follows from the iteration,
     so a resumed run continues the same schedule.
     """
 
