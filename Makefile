@@ -37,10 +37,10 @@ reproduce-small: venv
 demo-synthetic: demo
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not imdb"
+	$(BIN)/python -m pytest -q -rs -m "not imdb"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
