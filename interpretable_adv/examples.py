@@ -35,11 +35,11 @@ def mark(words, original, color):
 
 
 
-def perturbed_review(runs_dir, data, index, lm, device, methods=ADVERSARIAL_METHODS):
+def perturbed_review(runs_dir, data, index, lm, device):
     """Tokens of test review ``index`` and, per method, its record (norms, discretisations, predictions)."""
     out = {}
     tokens = None
-    for method in methods:
+    for method in ADVERSARIAL_METHODS:
         run = os.path.join(runs_dir, method)
         if not os.path.isfile(os.path.join(run, "best_model.npz")):
             continue

@@ -84,17 +84,17 @@ def check_npz(path, what=None):
             archive[key]
 
 
-def load_npz(path, obj, what=None, strict=True, ignore_names=None):
+def load_npz(path, obj, what=None):
     """Chainer's ``load_npz(path, obj)`` with pickling off and one-line errors.
 
-    A missing key (``strict``) or a shape mismatch becomes a :class:`UsageError`
+    A missing key or a shape mismatch becomes a :class:`UsageError`
     naming the file and the key.
     """
     from chainer.serializers import NpzDeserializer
 
     with open_npz(path, what) as archive:
         try:
-            NpzDeserializer(archive, strict=strict, ignore_names=ignore_names).load(obj)
+            NpzDeserializer(archive).load(obj)
         except KeyError as exc:
             raise UsageError("%s: has no entry %s; it was not written for this model"
                              % (_describe(path, what), exc)) from None
@@ -168,8 +168,9 @@ def atomic_write_text(path, text):
             os.fsync(f.fileno())
 
 
-def atomic_write_json(path, payload, indent=2):
-    atomic_write_text(path, json.dumps(payload, indent=indent) + "\n")
+def atomic_write_json(path, payload):
+    """``payload`` as indented JSON, written atomically."""
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 # Chainer's snapshot writer saves into ``tmp<filename>XXXX/`` inside the output directory, its

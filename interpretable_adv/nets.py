@@ -185,12 +185,9 @@ class Classifier(chainer.Chain):
         h = F.relu(self.fc(hy[-1]))
         return self.out(self.dropout_masks.apply(h, self.dropout, "fc"))
 
-    def logits_from_embeddings(self, flat, lengths, perturbation=None):
-        """Logits from flat embeddings; ``perturbation`` is added after the embedding dropout (as upstream)."""
-        inputs = self.dropout_embeddings(flat)
-        if perturbation is not None:
-            inputs = inputs + perturbation
-        return self.logits_from_inputs(inputs, lengths)
+    def logits_from_embeddings(self, flat, lengths):
+        """Logits from flat embeddings (embedding dropout, then the LSTM and the head)."""
+        return self.logits_from_inputs(self.dropout_embeddings(flat), lengths)
 
     def forward(self, xs):
         """Logits (B, 2) for a list of id arrays."""

@@ -137,8 +137,8 @@ class BatchLayout:
         self.lengths_xp = xp.asarray(self.lengths)
         self.xp = xp
 
-    def pad(self, flat, fill=0):
-        out = self.xp.full((len(self.lengths), self.steps) + flat.shape[1:], fill, dtype=flat.dtype)
+    def pad(self, flat):
+        out = self.xp.zeros((len(self.lengths), self.steps) + flat.shape[1:], dtype=flat.dtype)
         out[self.batch, self.position] = flat
         return out
 

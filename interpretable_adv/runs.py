@@ -351,8 +351,9 @@ def load_run(run_dir, data, device):
 LM_STRUCTURE_KEYS = ("embed_dim", "hidden_dim", "softmax", "cutoffs", "div_value", "init_scale", "forget_bias")
 
 
-def load_lm(path, data, device, what="--lm"):
+def load_lm(path, data, device):
     """The language model in ``path`` (``lm.npz``), checked against ``data``'s vocabulary first."""
+    what = "--lm"
     if not os.path.isfile(path):
         raise UsageError("%s %s: no such file" % (what, path))
     meta = read_meta(path, what)
@@ -393,13 +394,13 @@ def data_dir_of_runs(*runs_dirs):
     return None
 
 
-def check_output_dir(out, flag="--out"):
+def check_output_dir(out):
     """An evaluation output may not be a file, nor a training run's directory (its results.json would go)."""
     if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError("%s %s: exists and is not a directory" % (flag, out))
+        raise UsageError("--out %s: exists and is not a directory" % out)
     if os.path.isfile(os.path.join(out, "args.json")):
-        raise UsageError("%s %s: holds a training run (args.json); evaluation output would overwrite its "
-                         "results.json. Choose another directory (default: RUNS/eval)" % (flag, out))
+        raise UsageError("--out %s: holds a training run (args.json); evaluation output would overwrite its "
+                         "results.json. Choose another directory (default: RUNS/eval)" % out)
 
 
 def run_sets(root="runs"):
@@ -412,8 +413,9 @@ def run_sets(root="runs"):
     return sorted(found)
 
 
-def describe_runs(root="runs", limit=8):
-    """One sentence for error messages: which run sets exist under ``root`` (to pass as ``--runs``)."""
+def describe_runs():
+    """One sentence for error messages: which run sets exist under ``runs/`` (to pass as ``--runs``)."""
+    root, limit = "runs", 8
     sets = run_sets(root)
     if not sets:
         return "there is no run set under %s/ yet (`make demo` makes runs/tiny/seed0..2)" % root

@@ -187,7 +187,7 @@ def plot_table3(rows, path, comparable):
     save_figure(fig, path, dpi=120)
 
 
-def summarize(runs_dir, out=None, data_dir=None, sample=None):
+def summarize(runs_dir, out=None, data_dir=None):
     """Write the seed-aggregated tables for ``runs_dir``; returns the summary dictionary."""
     seeds = seed_dirs(runs_dir)
     if not seeds:
@@ -199,7 +199,8 @@ def summarize(runs_dir, out=None, data_dir=None, sample=None):
     check_output_dir(out)
     rows = summarize_table3(seeds)
     table1 = summarize_table1(seeds)
-    if table1 is not None and sample is None:
+    sample = None
+    if table1 is not None:
         first = os.path.join(seeds[table1["seeds"][0]], "eval", "results.json")
         sample = read_json(first, "evaluation results").get("sample")
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,

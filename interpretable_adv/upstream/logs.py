@@ -67,7 +67,7 @@ def _timestamp(text, millis):
     return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").timestamp() + int(millis) / 1000.0
 
 
-def parse_upstream_log(path, name=None):
+def parse_upstream_log(path):
     """Read an upstream training log into a :class:`RunLog` (raises :class:`LogFormatError`)."""
     if not os.path.isfile(path):
         raise LogFormatError("%s: no such file" % path)
@@ -138,7 +138,7 @@ def parse_upstream_log(path, name=None):
                      "global_step": e["global_step"], "improved": e["improved"]})
     summary = {"wall_time_s": last_time - first_time, "neighbor_refreshes": refresh["count"],
                "neighbor_refresh_s": refresh["seconds"], "neighbor_sample_lines": refresh["sample_lines"]}
-    return RunLog(name or os.path.basename(path), path, "upstream", rows, meta, summary)
+    return RunLog(os.path.basename(path), path, "upstream", rows, meta, summary)
 
 
 def _number_or_text(text):
@@ -203,7 +203,7 @@ def parse_upstream(path):
     return parse_upstream_checkpoints(path) if os.path.isdir(path) else [parse_upstream_log(path)]
 
 
-def parse_our_run(run_dir, name=None):
+def parse_our_run(run_dir):
     """Read one of our classifier runs (``log``, ``results.json``, ``args.json``) into a :class:`RunLog`."""
     log_path = os.path.join(run_dir, "log")
     if not os.path.isfile(log_path):
@@ -244,7 +244,7 @@ def parse_our_run(run_dir, name=None):
                "test_accuracy": _percent(results.get("test_accuracy")), "best_epoch": best}
     meta = {"method": config.get("method", results.get("method")), "preset": config.get("preset"),
             "epochs_planned": config.get("epoch"), "n_neighbors": config.get("n_neighbors")}
-    return RunLog(name or os.path.basename(os.path.normpath(run_dir)), run_dir, "ours", epochs, meta, summary)
+    return RunLog(os.path.basename(os.path.normpath(run_dir)), run_dir, "ours", epochs, meta, summary)
 
 
 def _percent(value):
