@@ -13,14 +13,11 @@ import time
 import numpy as np
 
 
-def _xp_for(device):
-    """NumPy for -1 / ``@numpy``; CuPy on GPU N for N / ``@cupy:N`` (without going through Chainer)."""
-    spec = str(device)
-    if spec in ("-1", "@numpy"):
-        return np
-    import cupy
-    cupy.cuda.Device(int(spec.split(":")[-1])).use()
-    return cupy
+def _array_module(device):
+    """NumPy or CuPy for ``--device`` (the same parsing and device selection as training)."""
+    from interpretable_adv.runs import get_device
+
+    return get_device(device).xp
 
 
 def _sync(xp):
@@ -69,7 +66,7 @@ def lstm_flops(tokens, reviews, embed_dim, hidden_dim, fc_dim=30, passes=1):
 
 
 def work_matmul(spec):
-    xp = _xp_for(spec["device"])
+    xp = _array_module(spec["device"])
     from interpretable_adv.presets import resolve
     big = 8192 if xp is not np else 2048
     results = [dict(_matmul_rate(xp, big, big, big, 3), role="square (peak)")]
@@ -138,7 +135,7 @@ def work_neighbors(spec):
     """One neighbour computation on random unit embeddings (cost does not depend on the values)."""
     from interpretable_adv.topk import normalized_rows, top_k_cosine
 
-    xp = _xp_for(spec["device"])
+    xp = _array_module(spec["device"])
     rng = np.random.default_rng(0)
     vocab, dim, k = spec["vocab"], spec["dim"], spec["k"]
     unit = xp.asarray(normalized_rows(rng.standard_normal((vocab, dim)).astype(np.float32)))
@@ -166,7 +163,7 @@ def work_topk(spec):
     from interpretable_adv import adversarial as adv
     from interpretable_adv.topk import top_k_rows
 
-    xp = _xp_for(spec["device"])
+    xp = _array_module(spec["device"])
     rng = np.random.default_rng(0)
     out = []
     # Neighbour rows: 64 query rows x 87k similarities, top 15.
