@@ -145,6 +145,48 @@ def iadvt_perturbation(grad, directions, lengths, eps, weights="token", norm="ex
     return scale_to_norm(iadvt_direction(grad, directions, lengths, weights), lengths, eps, norm)
 
 
+def iadvt_perturbation_flat(grad, embeddings, word_ids, neighbor_ids, review_of, n_reviews, eps,
+                            weights="token", norm="exact"):
+    """:func:`iadvt_perturbation` on flat tokens, without the (B, T, K, D) tensor of unit directions.
+
+    ``grad`` (N, D) and ``word_ids`` (N,) hold the batch's N = sum_b L_b tokens
+    (no padding), ``review_of`` (N,) each token's review in ``0..n_reviews-1``,
+    ``neighbor_ids`` the (V, K) table. With ``e = E[w]``, ``e_k = E[n_k]`` and
+    ``n_k = ||e_k - e||``: ``G_k = g . u_k = g . (e_k - e) / n_k`` and
+    ``dd = sum_k w_k u_k = sum_k (w_k / n_k) (e_k - e)``, so one (N, K, D)
+    array of differences (the gathered neighbour rows, shifted in place) is all
+    that is materialised, and only for real tokens. Same result as the padded
+    public function up to float rounding.
+    """
+    if weights not in IADVT_WEIGHTS:
+        raise ValueError("weights must be one of %s, got %r" % (IADVT_WEIGHTS, weights))
+    xp = _xp(grad)
+    diff = embeddings[neighbor_ids[word_ids]]                             # (N, K, D), a fresh gather
+    diff -= embeddings[word_ids][:, None, :]
+    inverse_norms = 1.0 / xp.maximum(xp.sqrt(xp.einsum("nkd,nkd->nk", diff, diff)), _TINY)
+    coeffs = xp.einsum("nkd,nd->nk", diff, grad) * inverse_norms         # G, (N, K)
+    squares = (coeffs * coeffs).sum(axis=1)
+    if weights == "review":
+        squares = xp.bincount(review_of, weights=squares, minlength=n_reviews)[review_of]
+    w = coeffs / xp.maximum(xp.sqrt(squares), _TINY)[:, None]
+    dd = xp.einsum("nk,nkd->nd", (w * inverse_norms).astype(diff.dtype), diff)
+    return scale_flat_to_norm(dd, review_of, n_reviews, eps, norm)
+
+
+def scale_flat_to_norm(values, review_of, n_reviews, eps, norm="exact"):
+    """:func:`scale_to_norm` for flat tokens (N, D) with ``review_of`` (N,): ``eps v_b / ||v_b||`` per review."""
+    if norm not in NORMS:
+        raise ValueError("norm must be one of %s, got %r" % (NORMS, norm))
+    xp = _xp(values)
+    squares = xp.bincount(review_of, weights=(values * values).sum(axis=1), minlength=n_reviews)
+    norms = xp.sqrt(squares)
+    if norm == "upstream":
+        denominator = xp.sqrt(UPSTREAM_NORM_EPS + squares)
+    else:
+        denominator = xp.where(norms > 0, norms, 1.0)
+    return values * (eps / denominator).astype(values.dtype)[review_of][:, None]
+
+
 # ----------------------------------------------------------------------------- SPGD
 
 def spgd_project(r, directions, towards_only=False):

@@ -74,29 +74,36 @@ class Perturbation:
         """AdvT's ``r`` from the gradient (B, T, D) with this perturbation's normalisation."""
         return adv.advt_perturbation(grad, lengths, self.eps if eps is None else eps, self.norm)
 
-    def __call__(self, grad, words, lengths, embeddings=None, neighbors=None, input_gradient=None):
-        """``d`` (B, T, D), zero beyond each length, from the clean gradient ``grad`` (B, T, D).
+    def __call__(self, grad, words, layout, embeddings=None, neighbors=None, input_gradient=None):
+        """``d`` (N, D) for a batch's N = sum_b L_b tokens, from their clean gradient ``grad`` (N, D).
 
-        ``words`` (B, T) are the token ids, ``embeddings`` the (V, D) matrix the
-        neighbour directions are taken from and ``neighbors`` a
+        ``words`` (N,) are the token ids and ``layout`` the batch's
+        :class:`BatchLayout`; ``embeddings`` is the (V, D) matrix the neighbour
+        directions are taken from and ``neighbors`` a
         :class:`~interpretable_adv.neighbors.NeighborTable` (iAdvT, SPGD).
-        ``input_gradient(r)`` returns the gradient (B, T, D) at ``x + r``; it is
-        needed only for SPGD with M > 1.
+        ``input_gradient(r)`` returns the gradient (B, T, D) at ``x + r`` for a
+        padded ``r``; it is needed only for SPGD with M > 1. iAdvT runs on the
+        flat tokens (:func:`~interpretable_adv.adversarial.iadvt_perturbation_flat`:
+        no (B, T, K, D) tensor); AdvT and SPGD on the padded batch.
         """
+        if self.method == "iadvt":
+            return adv.iadvt_perturbation_flat(grad, embeddings, words, neighbors.lookup(words), layout.batch,
+                                               len(layout.lengths), self.eps, self.iadvt_weights, self.norm)
+        lengths = layout.lengths_xp
         if self.method == "advt":
-            return self.raw_step(grad, lengths)
+            return layout.flat(self.raw_step(layout.pad(grad), lengths))
+        words = layout.pad(words)
 
         def directions_of(word_ids):
             return adv.neighbor_directions(embeddings, word_ids, neighbors.lookup(word_ids))
 
-        if self.method == "iadvt":
-            return adv.iadvt_perturbation(grad, directions_of(words), lengths, self.eps, self.iadvt_weights,
-                                          self.norm)
-        r = spgd_raw_steps(self, grad, lengths, input_gradient)
+        r = spgd_raw_steps(self, layout.pad(grad), lengths, input_gradient)
         if self.spgd_rank == "raw":   # the mask needs only r: neighbour directions for the kept words only
-            return adv.spgd_from_raw_kept_only(r, lengths, self.sigma, lambda b, p: directions_of(words[b, p]),
-                                               self.towards_only)
-        return adv.spgd_from_raw(r, directions_of(words), lengths, self.sigma, self.towards_only, self.spgd_rank)
+            d = adv.spgd_from_raw_kept_only(r, lengths, self.sigma, lambda b, p: directions_of(words[b, p]),
+                                            self.towards_only)
+        else:
+            d = adv.spgd_from_raw(r, directions_of(words), lengths, self.sigma, self.towards_only, self.spgd_rank)
+        return layout.flat(d)
 
     def describe(self):
         """A short line for logs and figures, e.g. ``SPGD eps 0.75, sigma 0.75, M 1``."""

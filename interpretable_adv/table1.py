@@ -23,7 +23,7 @@ from interpretable_adv import adversarial as adv
 from interpretable_adv.data import EOS_ID
 from interpretable_adv.lstm import lstm_sequences
 from interpretable_adv.neighbors import NeighborTable
-from interpretable_adv.perturbation import ADVERSARIAL_METHODS, METHOD_TITLES, Perturbation
+from interpretable_adv.perturbation import ADVERSARIAL_METHODS, METHOD_TITLES, BatchLayout, Perturbation
 
 VARIANTS = ("direction", "nearest", "continuous")
 
@@ -91,13 +91,12 @@ def review_gradient(classifier, ids, label, shift=None):
 def perturb_review(classifier, ids, label, perturbation, neighbors=None):
     """``d`` (L_b, D) of one review by the run's ``perturbation``, as in its training (weights fixed)."""
     xp = classifier.xp
-    grad = review_gradient(classifier, ids, label)[None]
 
-    def input_gradient(r):   # SPGD with M > 1: the gradient at x + r
+    def input_gradient(r):   # SPGD with M > 1: the gradient at x + r (padded: one review)
         return review_gradient(classifier, ids, label, r[0])[None]
 
-    return perturbation(grad, xp.asarray(ids)[None], xp.asarray([len(ids)]), classifier.embed.W.array, neighbors,
-                        input_gradient)[0]
+    return perturbation(review_gradient(classifier, ids, label), xp.asarray(ids), BatchLayout([len(ids)], xp),
+                        classifier.embed.W.array, neighbors, input_gradient)
 
 
 def predict(classifier, ids, perturbation=None):

@@ -243,3 +243,26 @@ def test_top_k_rows_matches_a_full_sort(width, k):
     sims[3, -1] = 10.0                                        # maximum in the padded last chunk
     expected = np.array([sorted(range(width), key=lambda j: (-row[j], j))[:k] for row in sims])
     np.testing.assert_array_equal(top_k_rows(sims, k), expected)
+
+
+@pytest.mark.parametrize("weights", ["token", "review"])
+@pytest.mark.parametrize("norm", ["exact", "upstream"])
+def test_flat_iadvt_equals_the_padded_public_function(weights, norm):
+    """The flat iAdvT (no (B, T, K, D) directions) against the public padded one, duplicate embeddings included."""
+    rng = np.random.default_rng(4)
+    embeddings = rng.standard_normal((40, 6)).astype(np.float32)
+    embeddings[9] = embeddings[2]                          # a zero difference: its direction counts as 0
+    table = adv.nearest_neighbors(embeddings, 4)
+    lengths = np.array([5, 1, 8])
+    words = rng.integers(0, 40, (3, 8)).astype(np.int32)
+    words[0, 0] = 2
+    mask = adv.valid_mask(lengths, 8)
+    grad = rng.standard_normal((3, 8, 6)).astype(np.float32) * mask[..., None]
+    padded = adv.iadvt_perturbation(grad, adv.neighbor_directions(embeddings, words, table), lengths, 1.5,
+                                    weights, norm)
+    flat = adv.iadvt_perturbation_flat(grad[mask], embeddings, words[mask], table,
+                                       np.repeat(np.arange(3), lengths), 3, 1.5, weights, norm)
+    np.testing.assert_allclose(flat, padded[mask], rtol=1e-5, atol=1e-6)
+    per_review = np.sqrt(np.bincount(np.repeat(np.arange(3), lengths), weights=(flat * flat).sum(axis=1)))
+    if norm == "exact":
+        np.testing.assert_allclose(per_review, 1.5, rtol=1e-5)

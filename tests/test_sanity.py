@@ -85,8 +85,7 @@ def test_adversarial_loss_exceeds_clean_loss_on_average(method):
         x = chainer.Variable(model.embed_reviews(xs).array)
         loss = F.softmax_cross_entropy(model.logits_from_inputs(x, lengths), t)
         (grad,) = chainer.grad([loss], [x])
-        d = layout.flat(updater.perturbation(layout.pad(grad.array), layout.pad(np.concatenate(xs)),
-                                             layout.lengths_xp, model.embed.W.array, neighbors))
+        d = updater.perturbation(grad.array, np.concatenate(xs), layout, model.embed.W.array, neighbors)
         assert np.abs(d).sum() > 0
         clean, (up, down) = _losses(model, xs, t, d)
         ups.append(up - clean)

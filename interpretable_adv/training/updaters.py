@@ -128,9 +128,8 @@ class AdversarialUpdater(ClassifierUpdater):
             def input_gradient(r):   # SPGD's further steps: dL/dx at x + r, weights and mask fixed
                 return layout.pad(_input_gradient(clf, dropped.array + layout.flat(r), layout, t))
 
-            d = layout.flat(self.perturbation(layout.pad(grad), layout.pad(clf.xp.concatenate(xs)),
-                                              layout.lengths_xp, clf.embed.W.array, self.neighbors,
-                                              input_gradient))
+            d = self.perturbation(grad, clf.xp.concatenate(xs), layout, clf.embed.W.array, self.neighbors,
+                                  input_gradient)
             logits_adv = clf.logits_from_inputs(clf.dropout_embeddings(embedded) + d, lengths)
             loss_adv = F.softmax_cross_entropy(logits_adv, t)
             (self.adv_weight * loss_adv + F.sum(dropped * grad)).backward()
