@@ -58,3 +58,22 @@ def test_bench_refuses_a_missing_dataset_and_reports_a_failing_worker(tmp_path, 
     record = bench_plan.measure({"section": "neighbors", "device": "-1", "vocab": 10, "dim": 4, "k": 50,
                                  "rows": None, "variant": "ours, full table"})
     assert "error" in record and "k must be in [1, 9]" in record["error"]
+
+
+def test_reproduction_estimate_from_hand_made_rates():
+    """1 h of LM (10 epochs x 360,000 tokens at 1,000 tokens/s) + classifiers, Baseline counted twice."""
+    records = [{"section": "lm", "size": "paper", "softmax": "adaptive", "softmax_of_preset": "adaptive",
+                "tokens_per_sec": 1000.0, "epochs": 10, "epoch_tokens": 360000, "sec_per_step": 1.0, "vocab": 9}]
+    for method, rate in (("baseline", 3600.0), ("advt", 1800.0), ("iadvt", 1800.0), ("spgd", 1200.0)):
+        records.append({"section": "classifier", "size": "paper", "method": method, "tokens_per_sec": rate,
+                        "epochs": 2, "epoch_tokens": 3600 * 900, "sec_per_step": 3600.0 / rate,
+                        "neighbor_rows": 0, "gflops_achieved": 1.0})
+    estimate = bench_tables.reproduction_estimate(records, "paper")
+    # classifiers: 2 epochs x 3,240,000 tokens = 6,480,000 tokens: 0.5 h at 3,600/s (x2 rows), 1 h at 1,800/s,
+    # 1.5 h at 1,200/s
+    assert estimate["lm"] == 1.0
+    assert estimate["classifiers"] == {"baseline": 1.0, "advt": 1.0, "iadvt": 1.0, "spgd": 1.5}
+    assert estimate["one_seed"] == 5.5
+    assert estimate["three_seeds"] == 1.0 + 3 * 4.5
+    assert "Estimated reproduction time" in bench_tables.tables(records)
+    assert bench_tables.reproduction_estimate(records[:-1], "paper") is None   # SPGD not measured

@@ -76,7 +76,44 @@ def tables(records):
                                                          _fmt(r["sec_per_step"], 3), _fmt(speedup, 1),
                                                          _fmt(r.get("gpu_pool_mib", r.get("peak_extra_mib")), 0)))
         out.append("")
+    estimates = [reproduction_estimate(records, size) for size in dict.fromkeys(r.get("size") for r in records)]
+    estimates = [e for e in estimates if e is not None]
+    if estimates:
+        out += ["### Estimated reproduction time (from the rates above)", "",
+                "One seed of the pipeline at each size: the LM (its preset's epochs and softmax) and the five "
+                "Table 3 classifiers (Baseline and Pretrained at the Baseline rate), epochs x tokens per epoch / "
+                "measured tokens/s; evaluation, checkpoints and dev passes not included.", "",
+                "| size | LM (h) | Baseline + Pretrained (h) | AdvT (h) | iAdvT (h) | SPGD (h) | one seed (h) "
+                "| three seeds, one LM (h) |", "|---|---|---|---|---|---|---|---|"]
+        for e in estimates:
+            rows = e["classifiers"]
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                e["size"], _fmt(e["lm"], 2), _fmt(rows.get("baseline"), 2), _fmt(rows.get("advt"), 2),
+                _fmt(rows.get("iadvt"), 2), _fmt(rows.get("spgd"), 2), _fmt(e["one_seed"], 2),
+                _fmt(e["three_seeds"], 2)))
+        out.append("")
     return "\n".join(out)
+
+
+def reproduction_estimate(records, size):
+    """Hours of one seed at ``size`` from measured rates, or None when the LM or a classifier row is missing.
+
+    ``lm``: the LM's epochs x training tokens / tokens/s with its preset's softmax; ``classifiers``: hours per
+    method (``baseline`` counts twice: the Baseline and Pretrained rows); ``one_seed`` and ``three_seeds``
+    (the LM trained once).
+    """
+    lm = next((r for r in records if r["section"] == "lm" and r.get("size") == size and "error" not in r
+               and r["softmax"] == r.get("softmax_of_preset")), None)
+    rates = {r["method"]: r for r in records
+             if r["section"] == "classifier" and r.get("size") == size and "error" not in r and "epochs" in r}
+    if lm is None or "epochs" not in lm or set(rates) != {"baseline", "advt", "iadvt", "spgd"}:
+        return None
+    hours = {m: r["epochs"] * r["epoch_tokens"] / r["tokens_per_sec"] / 3600 * (2 if m == "baseline" else 1)
+             for m, r in rates.items()}
+    lm_hours = lm["epochs"] * lm["epoch_tokens"] / lm["tokens_per_sec"] / 3600
+    one = lm_hours + sum(hours.values())
+    return {"size": size, "lm": lm_hours, "classifiers": hours, "one_seed": one,
+            "three_seeds": lm_hours + 3 * sum(hours.values())}
 
 
 def machine_info(device):

@@ -128,7 +128,8 @@ def work_classifier(spec):
     return {"tokens": tokens, "seconds": seconds, "tokens_per_sec": tokens / seconds,
             "sec_per_step": seconds / spec["steps"], "gflops_achieved": flops / seconds / 1e9,
             "neighbor_rows": (neighbors.rows_computed - rows_before) if neighbors else 0,
-            "rss_before_mib": rss_before, "batchsize": config["batchsize"]}
+            "rss_before_mib": rss_before, "batchsize": config["batchsize"],
+            "epoch_tokens": int(parts.train.n_tokens), "epochs": config["epoch"]}
 
 
 def work_neighbors(spec):
@@ -234,7 +235,9 @@ def work_lm(spec):
         seconds = time.perf_counter() - start
     return {"tokens": per_step * spec["steps"], "seconds": seconds,
             "tokens_per_sec": per_step * spec["steps"] / seconds, "sec_per_step": seconds / spec["steps"],
-            "rss_before_mib": rss_before, "vocab": len(data.vocab)}
+            "rss_before_mib": rss_before, "vocab": len(data.vocab), "softmax_of_preset": config["softmax"],
+            "epoch_tokens": int(len(training_tokens(data, config.get("max_train_tokens"), config["seed"]))),
+            "epochs": config["epoch"]}
 
 
 WORKERS = {"matmul": work_matmul, "classifier": work_classifier, "neighbors": work_neighbors,
