@@ -176,7 +176,8 @@ class FiniteGradientCheck:
     call_for_each_param = False
 
     def __call__(self, optimizer):
-        squares = [float((p.grad * p.grad).sum()) for p in optimizer.target.params() if p.grad is not None]
+        squares = [float(chainer.backend.get_array_module(p.grad).vdot(p.grad.ravel(), p.grad.ravel()))
+                   for p in optimizer.target.params() if p.grad is not None]
         if not math.isfinite(math.fsum(squares)):
             raise TrainingDiverged("iteration %d: the loss or its gradient is NaN or infinite; stopped before "
                                    "the update (the newest snapshot is the last good state; try a lower --lr "
