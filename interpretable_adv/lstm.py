@@ -59,6 +59,10 @@ class LSTMRecurrence(chainer.FunctionNode):
     def __init__(self, sizes):
         self.sizes = [int(s) for s in sizes]
 
+    def _fused(self, array):
+        """Whether this pass runs the fused CUDA step kernels (float32 on a GPU)."""
+        return FUSED_GPU_STEPS and not isinstance(array, np.ndarray) and array.dtype == np.float32
+
     def forward(self, inputs):
         gates_in, h0, c0, w = inputs
         xp = chainer.backend.get_array_module(gates_in)
@@ -67,6 +71,10 @@ class LSTMRecurrence(chainer.FunctionNode):
         self.activated = xp.empty_like(gates_in)          # tanh(a), sigmoid(i), sigmoid(f), sigmoid(o)
         self.cells = xp.empty((n, hidden), gates_in.dtype)
         h, c = h0.copy(), c0.copy()
+        self.retain_inputs((1, 2, 3))
+        self.retain_outputs((0,))
+        if self._fused(gates_in):
+            return self._forward_fused(xp.ascontiguousarray(gates_in), w, hs, h, c)
         offset = 0
         for size in self.sizes:
             z = gates_in[offset:offset + size] + h[:size] @ w.T
@@ -80,8 +88,21 @@ class LSTMRecurrence(chainer.FunctionNode):
             hs[offset:offset + size] = h_new
             c[:size], h[:size] = c_new, h_new
             offset += size
-        self.retain_inputs((1, 2, 3))
-        self.retain_outputs((0,))
+        return hs, h, c
+
+    def _forward_fused(self, gates_in, w, hs, h, c):
+        """GPU forward: per step one cuBLAS product and one fused kernel (gates, cell, output)."""
+        from interpretable_adv.kernels import lstm_step_forward_gpu
+
+        xp = chainer.backend.get_array_module(gates_in)
+        hw = xp.empty((self.sizes[0], gates_in.shape[1]), gates_in.dtype)
+        offset = 0
+        for size in self.sizes:
+            rows = slice(offset, offset + size)
+            xp.matmul(h[:size], w.T, out=hw[:size])
+            lstm_step_forward_gpu(gates_in[rows], hw[:size], self.activated[rows], self.cells[rows], hs[rows],
+                                  h[:size], c[:size])
+            offset += size
         return hs, h, c
 
     def _previous_states(self, hs, h0, c0):
@@ -111,6 +132,11 @@ class LSTMRecurrence(chainer.FunctionNode):
         # Rows >= sizes[t] have ended before step t: their final-state gradients wait in gh/gc untouched
         # until the loop reaches their last step, where they are the running gradients.
         g_gates = xp.empty((n, 4 * hidden), hs.dtype)
+        if self._fused(hs):
+            self._backward_fused(g_hs, gh, gc, g_gates, c0, w)
+            g_w = g_gates.T @ h_prev
+            grads = {0: g_gates, 1: gh, 2: gc, 3: g_w}
+            return tuple(chainer.Variable(grads[i]) for i in indexes)
         flush = xp is np
         offsets = [0]
         for size in self.sizes[:-1]:
@@ -137,6 +163,31 @@ class LSTMRecurrence(chainer.FunctionNode):
         g_w = g_gates.T @ h_prev
         grads = {0: g_gates, 1: gh, 2: gc, 3: g_w}
         return tuple(chainer.Variable(grads[i]) for i in indexes)
+
+
+    def _backward_fused(self, g_hs, gh, gc, g_gates, c0, w):
+        """GPU backward: per step one fused kernel (gate gradients, cell gradient) and one cuBLAS product."""
+        from interpretable_adv.kernels import lstm_step_backward_gpu
+
+        xp = chainer.backend.get_array_module(g_gates)
+        if g_hs is not None:
+            g_hs = xp.ascontiguousarray(g_hs)
+        c0 = xp.ascontiguousarray(c0)
+        offsets = [0]
+        for size in self.sizes[:-1]:
+            offsets.append(offsets[-1] + size)
+        for step in reversed(range(len(self.sizes))):
+            size, offset = self.sizes[step], offsets[step]
+            rows = slice(offset, offset + size)
+            c_prev = c0[:size] if step == 0 else self.cells[offsets[step - 1]:offsets[step - 1] + size]
+            lstm_step_backward_gpu(self.activated[rows], self.cells[rows], c_prev,
+                                   None if g_hs is None else g_hs[rows], gh[:size], gc[:size], g_gates[rows])
+            xp.matmul(g_gates[rows], w, out=gh[:size])
+
+
+# The GPU path of LSTMRecurrence runs fused CUDA step kernels (kernels.LSTM_STEP_SOURCE); False runs
+# the same CuPy array code as the CPU (the tests compare both).
+FUSED_GPU_STEPS = True
 
 
 def lstm_sequences(rnn, hx, cx, xs):
