@@ -40,6 +40,7 @@ import numbers
 import chainer
 import chainer.functions as F
 import chainer.links as L
+import numpy as np
 
 __all__ = ["AdaptiveSoftmax", "FullSoftmax", "effective_cutoffs"]
 
@@ -138,21 +139,28 @@ class AdaptiveSoftmax(chainer.Chain):
 
         The head is computed for every row; each tail only for the rows whose
         target falls in that cluster. Returns a Variable of shape (N,).
+
+        The rows of every cluster come from one stable sort of the rows by
+        cluster and one transfer of the cluster sizes, so a GPU waits for the
+        host once per call rather than twice per cluster (boolean masks and
+        ``nonzero`` each need the count on the host).
         """
         xp = chainer.backend.get_array_module(h)
         t = _as_array(t)
         head_logp = F.log_softmax(self.head(h))
-        head_t = t.copy()
-        masks = []
-        for i, (start, end) in enumerate(self.cluster_bounds):
-            mask = (t >= start) & (t < end)
-            head_t[mask] = self.shortlist_size + i
-            masks.append(mask)
+        # cluster 0 = the shortlist, i + 1 = tail i (targets in [cutoffs[i], cutoffs[i + 1]))
+        cluster = xp.searchsorted(xp.asarray(self.cutoffs, dtype=t.dtype), t, side="right").astype(t.dtype)
+        head_t = xp.where(cluster == 0, t, self.shortlist_size - 1 + cluster).astype(t.dtype, copy=False)
         nll = -F.select_item(head_logp, head_t)
-        for tail, (start, _), mask in zip(self.tails, self.cluster_bounds, masks):
-            rows = xp.flatnonzero(mask)
-            if rows.size == 0:
+        if not self.n_clusters:
+            return nll
+        order = xp.argsort(cluster, kind="stable") if xp is np else xp.argsort(cluster)
+        counts = chainer.backends.cuda.to_cpu(xp.bincount(cluster, minlength=self.n_clusters + 1)).tolist()
+        ends = np.cumsum(counts).tolist()
+        for i, (tail, (start, _)) in enumerate(zip(self.tails, self.cluster_bounds)):
+            if counts[i + 1] == 0:
                 continue
+            rows = order[ends[i]:ends[i + 1]]
             tail_logp = F.log_softmax(tail(F.get_item(h, rows)))
             tail_t = (t[rows] - start).astype(t.dtype, copy=False)
             nll = F.scatter_add(nll, rows, -F.select_item(tail_logp, tail_t))
