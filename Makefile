@@ -18,7 +18,7 @@ $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools<70" wheel
 	$(BIN)/python -m pip install --quiet "numpy<2"
-	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[dev,mpi]"
 	touch $(STAMP)
 
 # The main job: the whole chain (prepare, LM, five classifiers, Table 1, Table 3, figures)

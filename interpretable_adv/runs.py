@@ -112,11 +112,11 @@ def versions():
     return found
 
 
-def write_args_json(out, config, command, data_fingerprint=None):
-    """``args.json``: resolved configuration, dataset fingerprint, seed, git commit, versions, command line."""
+def write_args_json(out, config, command, data_fingerprint=None, ranks=1):
+    """``args.json``: resolved configuration, dataset fingerprint, ranks, seed, git commit, versions, command line."""
     os.makedirs(out, exist_ok=True)
     payload = {"command": command, "config": config, "seed": config.get("seed"),
-               "data_fingerprint": data_fingerprint,
+               "data_fingerprint": data_fingerprint, "ranks": ranks,
                "git_commit": git_commit(), "versions": versions(), "argv": sys.argv,
                "time": datetime.datetime.now().isoformat(timespec="seconds")}
     atomic_write_json(os.path.join(out, "args.json"), payload)
@@ -139,7 +139,7 @@ def snapshots_in(directory):
     return [os.path.join(directory, name) for _, name in sorted(found, reverse=True)]
 
 
-def check_resume(config, command, data):
+def check_resume(config, command, data, ranks=1):
     """Refuse (UsageError) to continue a run whose experiment settings differ from ``config``'s.
 
     A run is continued when ``--resume`` names a snapshot, or when ``--out``
@@ -172,8 +172,12 @@ def check_resume(config, command, data):
     if saved.get("command", command) != command:
         differences.append("command (%s, saved %s)" % (command, saved.get("command")))
     old = saved["config"]
+    saved_ranks = int(saved.get("ranks", 1))
+    if old.get("batchsize") is not None and saved_ranks * old["batchsize"] != ranks * config["batchsize"]:
+        differences.append("global batch %d x --batchsize %d (saved %d x %d)"
+                           % (ranks, config["batchsize"], saved_ranks, old["batchsize"]))
     for key in sorted(set(old) | set(config)):
-        if key in NON_EXPERIMENT_KEYS:
+        if key in NON_EXPERIMENT_KEYS or key == "batchsize":   # the batch: compared as a global batch above
             continue
         if _normalised(old.get(key)) != _normalised(config.get(key)):
             differences.append("%s %s (saved %s)" % (flag_of(key), _show(config.get(key)), _show(old.get(key))))
@@ -194,7 +198,7 @@ def _show(value):
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def open_run(config, command):
+def open_run(config, command, dist=None):
     """Device, prepared data and the snapshot to resume from (or None), every check done, nothing written.
 
     Checks the device, the dataset, and (when ``--out`` holds a run to
@@ -204,18 +208,26 @@ def open_run(config, command):
     """
     from interpretable_adv.data import PreparedData
 
-    device = get_device(config["device"])
+    device_spec = config["device"]
+    if dist is not None and dist.active and normalise_device(device_spec, check_available=False) != "@numpy":
+        device_spec = "@cupy:%d" % dist.communicator.intra_rank     # one GPU per process on each node
+    device = get_device(device_spec)
     data = PreparedData(config["data"])
-    check_resume(config, command, data)
+    check_resume(config, command, data, dist.size if dist is not None else 1)
     snapshot = config.get("resume") or newest_readable_snapshot(config["out"])
     set_seed(config["seed"], device)
     return device, data, snapshot
 
 
-def record_run(config, command, data):
-    """The run's first writes: remove temporaries a killed run left in ``--out``, write ``args.json``."""
+def record_run(config, command, data, dist=None):
+    """The run's first writes: remove temporaries a killed run left in ``--out``, write ``args.json``.
+
+    In a data-parallel run only rank 0 writes.
+    """
+    if dist is not None and not dist.is_writer:
+        return
     remove_stale_temporaries(config["out"], log=warn)
-    write_args_json(config["out"], config, command, data_fingerprint(data))
+    write_args_json(config["out"], config, command, data_fingerprint(data), dist.size if dist is not None else 1)
 
 
 def run_trainer(trainer, snapshot=None, extra_extensions=()):

@@ -202,6 +202,7 @@ CASES = [
     (TRAIN + " --neighbor-mode bogus", "--neighbor-mode"),
     (TRAIN + " --neighbor-interval-unit bogus", "--neighbor-interval-unit"),
     (TRAIN + " --readout bogus", "--readout"),
+    (TRAIN + " --communicator bogus", "--communicator"),
     # iadv train: devices, presets, paths
     (TRAIN + " --device 3", "--device"),
     (TRAIN + " --device bogus", "--device"),

@@ -2,18 +2,29 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
-SECTIONS = ("matmul", "classifier", "neighbors", "topk", "lm")
+SECTIONS = ("matmul", "classifier", "neighbors", "topk", "lm", "ranks")
+RANKS = (1, 2)
+
+
+def mpiexec():
+    """The ``mpiexec`` beside this Python (the ``mpi`` extra), else on the PATH, else None."""
+    return shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 
 
 def measure(spec, timeout=None):
-    """Run ``spec`` in a fresh worker process; returns ``spec`` updated with the result or the error."""
+    """Run ``spec`` in a fresh worker process (``ranks`` > 1: under mpiexec); returns ``spec`` with the result."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "interpretable_adv.benchmarking.workers", json.dumps(spec)]
+    if spec.get("ranks", 1) > 1:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                   OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // spec["ranks"])))
+        command = [mpiexec(), "--oversubscribe", "-n", str(spec["ranks"])] + command
     try:
-        proc = subprocess.run([sys.executable, "-m", "interpretable_adv.benchmarking.workers", json.dumps(spec)],
-                              capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return dict(spec, error="timed out after %s s" % timeout)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -54,5 +65,12 @@ def plan(args):
             for softmax in ("adaptive", "full"):
                 specs.append({"section": "lm", "device": device, "data": args.data, "size": size,
                               "softmax": softmax, "steps": steps})
+    if "ranks" in sections and device in ("-1", "@numpy"):
+        for ranks in RANKS:                # strong scaling: the small preset's global batch split over the ranks
+            spec = {"section": "ranks", "device": device, "data": args.data, "size": "small", "method": "baseline",
+                    "ranks": ranks, "steps": args.steps}
+            if ranks > 1 and mpiexec() is None:
+                spec["skipped"] = "needs MPI (pip install -e .[mpi])"
+            specs.append(spec)
     return specs
 

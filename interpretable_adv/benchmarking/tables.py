@@ -76,6 +76,21 @@ def tables(records):
                                                          _fmt(r["sec_per_step"], 3), _fmt(speedup, 1),
                                                          _fmt(r.get("gpu_pool_mib", r.get("peak_extra_mib")), 0)))
         out.append("")
+    ranks = [r for r in records if r["section"] == "ranks"]
+    if ranks:
+        one = next((r for r in ranks if r["ranks"] == 1 and "tokens_per_sec" in r), None)
+        out += ["### Data-parallel scaling (ChainerMN, naive communicator, CPU)", "",
+                "The small preset's Baseline with its global batch split over the ranks (threads per rank = "
+                "cores / ranks).", "",
+                "| ranks | batch per rank | tokens/s (all ranks) | s/step | speed-up |", "|---|---|---|---|---|"]
+        for r in ranks:
+            if "tokens_per_sec" not in r:
+                out.append("| %d | | %s | | |" % (r["ranks"], r.get("skipped") or r.get("error")))
+                continue
+            out.append("| %d | %d | %s | %s | %s |" % (
+                r["ranks"], r["per_rank_batch"], _fmt(r["tokens_per_sec"], 0), _fmt(r["sec_per_step"], 3),
+                _fmt(r["tokens_per_sec"] / one["tokens_per_sec"], 2) if one else "-"))
+        out.append("")
     estimates = [reproduction_estimate(records, size) for size in dict.fromkeys(r.get("size") for r in records)]
     estimates = [e for e in estimates if e is not None]
     if estimates:

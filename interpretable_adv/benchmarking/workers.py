@@ -240,13 +240,57 @@ def work_lm(spec):
             "epochs": config["epoch"]}
 
 
+def work_ranks(spec):
+    """Data-parallel classifier steps on ``ranks`` processes: the preset's global batch split over them.
+
+    Every rank runs the same number of updates; the tokens of all ranks are
+    summed. Returns the figures on rank 0 and None on the others.
+    """
+    import chainer
+
+    from interpretable_adv.data import PreparedData
+    from interpretable_adv.distributed import Distribution
+    from interpretable_adv.presets import resolve
+    from interpretable_adv.runs import get_device
+    from interpretable_adv.training.classifier import build_classifier_trainer
+
+    data = PreparedData(spec["data"])
+    config = resolve(spec["size"], "train", {"data": data.directory, "method": spec["method"], "out": os.devnull,
+                                             "communicator": "naive" if spec["ranks"] > 1 else None})
+    dist = Distribution.from_config(config)
+    global_batch = config["batchsize"]
+    config = dict(config, batchsize=global_batch // dist.size, seed=0)
+    np.random.seed(0)
+    trainer, parts = build_classifier_trainer(config, data, get_device(spec["device"]), dist)
+    updater = trainer.updater
+    reporter = chainer.Reporter()
+    reporter.add_observer("main", parts.model_loss)
+    with reporter.scope({}):
+        updater.update()                                     # warm-up
+        tokens_before = updater.tokens_seen
+        dist.sum([0])                                        # all ranks start together
+        start = time.perf_counter()
+        for _ in range(spec["steps"]):
+            updater.update()
+        dist.sum([0])
+        seconds = time.perf_counter() - start
+    tokens = dist.sum([updater.tokens_seen - tokens_before])[0]
+    if not dist.is_writer:
+        return None
+    return {"tokens": tokens, "seconds": seconds, "tokens_per_sec": tokens / seconds,
+            "sec_per_step": seconds / spec["steps"], "per_rank_batch": config["batchsize"],
+            "global_batch": global_batch}
+
+
 WORKERS = {"matmul": work_matmul, "classifier": work_classifier, "neighbors": work_neighbors,
-           "topk": work_topk, "lm": work_lm}
+           "topk": work_topk, "lm": work_lm, "ranks": work_ranks}
 
 
 def run_worker(spec):
     """Run one measurement in this process and add its peak memory."""
     result = WORKERS[spec["section"]](spec)
+    if result is None:          # a rank other than 0 of a data-parallel measurement
+        return None
     if str(spec.get("device", "-1")) not in ("-1", "@numpy"):
         import cupy
         result["gpu_pool_mib"] = cupy.get_default_memory_pool().total_bytes() / 2 ** 20
@@ -259,4 +303,6 @@ def run_worker(spec):
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_worker(json.loads(sys.argv[1]))), flush=True)
+    figures = run_worker(json.loads(sys.argv[1]))
+    if figures is not None:
+        print(json.dumps(figures), flush=True)

@@ -15,5 +15,6 @@ def run(args):
     from interpretable_adv.training.lm import train_language_model
 
     results = train_language_model(training_flags.resolve_config(args, "pretrain"))
-    print(json.dumps(results, indent=2))
+    if results is not None:   # None on the ranks other than 0 of a data-parallel run
+        print(json.dumps(results, indent=2))
     return 0

@@ -15,5 +15,6 @@ def run(args):
     from interpretable_adv.training.classifier import train_classifier
 
     results = train_classifier(training_flags.resolve_config(args, "train"))
-    print(json.dumps(results, indent=2))
+    if results is not None:   # None on the ranks other than 0 of a data-parallel run
+        print(json.dumps(results, indent=2))
     return 0

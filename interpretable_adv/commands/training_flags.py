@@ -5,6 +5,7 @@ checked against :mod:`interpretable_adv.presets.schema` (types, ranges,
 choices), and ``--test`` swaps in a few iterations on a small subset.
 """
 
+from interpretable_adv.distributed import COMMUNICATORS
 from interpretable_adv.presets import PRESETS, load_preset
 from interpretable_adv.presets.schema import SECTIONS, add_device_flag
 
@@ -79,6 +80,9 @@ def add_arguments(parser, section):
     parser.add_argument("--resume", default=None,
                         help="load this trainer snapshot (rerunning into the same --out resumes automatically)")
     parser.add_argument("--test", action="store_true", help="quick check: a few iterations on a small subset")
+    parser.add_argument("--communicator", choices=COMMUNICATORS, default=None,
+                        help="data-parallel training on ChainerMN, under `mpiexec -n N` (naive on CPUs, pure_nccl "
+                             "on GPUs; chosen automatically under mpiexec); --batchsize is then per process")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                         help="no progress bar")
     extra = _PRETRAIN if section == "pretrain" else _TRAIN

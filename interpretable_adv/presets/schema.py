@@ -12,6 +12,7 @@ epsilon, ``n_neighbors`` = K, ``sigma`` = sigma, ``spgd_steps`` = M,
 import math
 
 from interpretable_adv.adversarial import IADVT_WEIGHTS, NORMS, SPGD_RANKS
+from interpretable_adv.distributed import COMMUNICATORS
 from interpretable_adv.errors import UsageError
 
 # The enumerations, one place each: the equations' own (above) live with the equations; the rest here,
@@ -125,13 +126,14 @@ SECTIONS = {
     }),
 }
 # Keys set by the command line, not by presets.
-RUN_KEYS = {"resume": Key("str", nullable=True), "progress": Key("bool"), "preset": Key("str")}
+RUN_KEYS = {"resume": Key("str", nullable=True), "progress": Key("bool"), "preset": Key("str"),
+            "communicator": Key("str", choices=COMMUNICATORS, nullable=True)}
 
 # Keys that may differ between a run and its resumption: they change how a run is watched, stored or
 # where it runs, not what it computes. (``data`` is a path: the dataset itself is compared by its
 # fingerprint; ``eval_batchsize`` only groups the same dev/test reviews, with dropout off.)
 NON_EXPERIMENT_KEYS = frozenset({"out", "device", "progress", "log_interval", "snapshot_interval",
-                                 "eval_batchsize", "resume", "preset", "data"})
+                                 "eval_batchsize", "resume", "preset", "data", "communicator"})
 
 
 def flag_of(key):

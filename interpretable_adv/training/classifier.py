@@ -18,6 +18,7 @@ import numpy as np
 from chainer import training
 from chainer.training import extensions
 
+from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, load_npz
 from interpretable_adv.iterators import BucketIterator, ReviewDataset
@@ -53,38 +54,53 @@ def check_with_data(config, data):
                          % (config["n_neighbors"], len(data.vocab) - 1))
 
 
-def build_classifier_trainer(config, data, device):
+def build_classifier_trainer(config, data, device, dist=None):
     """The Trainer of one classifier run and its parts (a namespace); reads files, writes none.
 
     Model (with ``--pretrained`` loaded), Adam with the NaN/inf guard and
     gradient clipping, the length-bucketed iterator, the neighbour table and
     its refresh (iAdvT, SPGD), the updater of ``config['method']``, the alpha
     schedule, dev accuracy every epoch, ``best_model.npz`` on the best dev
-    accuracy, and the standard log/snapshot set.
+    accuracy, and the standard log/snapshot set. With a data-parallel
+    ``dist`` (:mod:`interpretable_adv.distributed`): global batches sharded
+    over the ranks, ChainerMN's multi-node optimizer, per-rank dropout seeds,
+    dev counted over shards, and the writing extensions on rank 0 only.
     """
+    dist = dist or Distribution.single()
     train, dev = training_subset(config, data)
+    if dist.active:
+        dev = ReviewDataset(data.split("dev"), config.get("max_length"),
+                            np.arange(len(data.split("dev")))[dist.rank::dist.size])
     model = build_classifier(config, len(data.vocab))
     if config.get("pretrained"):
         load_pretrained(model, config["pretrained"], data.vocab.hash)
     model.to_device(device)
     model_loss = ClassifierLoss(model)
-    optimizer = chainer.optimizers.Adam(alpha=config["lr"])
+    optimizer = dist.multi_node_optimizer(chainer.optimizers.Adam(alpha=config["lr"]))
     optimizer.setup(model_loss)
     optimizer.add_hook(FiniteGradientCheck())
     optimizer.add_hook(chainer.optimizer_hooks.GradientClipping(config["grad_clip"]))
+    dist.synchronise_parameters(optimizer, model_loss)
 
-    iterator = BucketIterator(train, config["batchsize"], bucket_batches=config["bucket_batches"],
+    iterator = BucketIterator(train, dist.global_batch(config["batchsize"]), bucket_batches=config["bucket_batches"],
                               seed=config["seed"])
+    if dist.active:
+        iterator = ShardedIterator(iterator, dist.rank, dist.size)
     neighbors = None
     if config["method"] in ("iadvt", "spgd"):
         neighbors = NeighborTable(config["n_neighbors"], config["neighbor_mode"])
     updater = make_updater(config, iterator, optimizer, device, neighbors)
+    if dist.active:
+        updater.dropout_seed = lambda iteration: dist.dropout_seed(config["seed"], iteration)
     trainer = training.Trainer(updater, (config["epoch"], "epoch"), out=config["out"])
     if neighbors is not None:
         trainer.extend(NeighborRefresh(neighbors, model.embed, device),
                        trigger=(config["neighbor_interval"], config["neighbor_interval_unit"]))
     trainer.extend(AlphaSchedule(config["lr"], config["lr_decay"], config.get("lr_warmup", 0)))
-    trainer.extend(AccuracyEvaluator(model_loss, dev, config["eval_batchsize"], device), trigger=(1, "epoch"))
+    trainer.extend(AccuracyEvaluator(model_loss, dev, config["eval_batchsize"], device, dist), trigger=(1, "epoch"))
+    if not dist.is_writer:
+        return trainer, types.SimpleNamespace(model=model, model_loss=model_loss, neighbors=neighbors, train=train,
+                                              dev=dev)
     trainer.extend(extensions.snapshot_object(model, "best_model.npz"),
                    trigger=max_value_trigger("validation/main/accuracy", (1, "epoch")))
     keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy",
@@ -107,12 +123,15 @@ def train_classifier(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device, data, snapshot = open_run(config, "train")
+    dist = Distribution.from_config(config)
+    device, data, snapshot = open_run(config, "train", dist)
     check_with_data(config, data)
-    trainer, parts = build_classifier_trainer(config, data, device)
-    record_run(config, "train", data)
+    trainer, parts = build_classifier_trainer(config, data, device, dist)
+    record_run(config, "train", data, dist)
     model, model_loss, neighbors, train = parts.model, parts.model_loss, parts.neighbors, parts.train
     wall = run_trainer(trainer, snapshot, extra_extensions)
+    if not dist.is_writer:
+        return None   # rank 0 evaluates the best model on test and writes results.json
 
     log = [e for e in trainer.get_extension("LogReport").log if "validation/main/accuracy" in e]
     best = max(log, key=lambda e: e["validation/main/accuracy"]) if log else None
@@ -131,6 +150,7 @@ def train_classifier(config, extra_extensions=()):
             adversarial.update(neighbor_refreshes=neighbors.refreshes, neighbor_rows_computed=neighbors.rows_computed)
     results = {
         "method": config["method"],
+        "ranks": dist.size,
         "adversarial": adversarial,
         "pretrained": config.get("pretrained"),
         "dev_accuracy_best": best["validation/main/accuracy"] if best else None,

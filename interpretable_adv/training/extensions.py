@@ -24,17 +24,25 @@ class AccuracyEvaluator(training.Extension):
 
     Replaces Chainer's ``Evaluator``, whose accuracy is the mean of per-batch
     means; this one counts examples (see :func:`~interpretable_adv.training.metrics.classifier_metrics`).
+    In a data-parallel run (``dist``) each rank counts its shard of the dev
+    set and the counts are summed over the ranks: the same figures as one
+    process on the whole set.
     """
 
     trigger = 1, "epoch"
     priority = training.PRIORITY_WRITER
 
-    def __init__(self, model_loss, dataset, batch_size, device):
+    def __init__(self, model_loss, dataset, batch_size, device, dist=None):
         self.model_loss, self.dataset = model_loss, dataset
-        self.batch_size, self.device = batch_size, device
+        self.batch_size, self.device, self.dist = batch_size, device, dist
 
     def __call__(self, trainer):
         result = classifier_metrics(self.model_loss, self.dataset, self.batch_size, self.device)
+        if self.dist is not None and self.dist.active:
+            n = result["examples"]
+            counts = self.dist.sum([result["accuracy"] * n, result["loss"] * n, n] + result["predicted_counts"])
+            correct, loss, n = counts[:3]
+            result = {"accuracy": correct / n, "loss": loss / n, "majority_share": max(counts[3:]) / n}
         chainer.report({"validation/main/" + key: result[key] for key in ("accuracy", "loss", "majority_share")})
 
 

@@ -19,6 +19,7 @@ import chainer
 import numpy as np
 from chainer import training
 
+from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json
 from interpretable_adv.iterators import StreamIterator
@@ -73,21 +74,32 @@ def check_sizes(config, n_vocab, n_train, n_dev):
 
 
 
-def build_lm_trainer(config, data, device, train, dev):
+def build_lm_trainer(config, data, device, train, dev, dist=None):
     """The Trainer of one LM run on the token streams ``train`` and ``dev``, and its parts; writes nothing.
 
     ``lm.npz`` (with the vocabulary hash and the configuration in ``meta/``)
-    is saved whenever dev perplexity reaches a new minimum.
+    is saved whenever dev perplexity reaches a new minimum. With a
+    data-parallel ``dist``: the ``N x batchsize`` streams sharded over the
+    ranks, ChainerMN's multi-node optimizer, per-rank dropout seeds, every
+    rank measuring the same dev perplexity (so alpha decays alike), and the
+    writing extensions on rank 0 only.
     """
+    dist = dist or Distribution.single()
     model = build_language_model(config, len(data.vocab))
     model.to_device(device)
-    optimizer = chainer.optimizers.Adam(alpha=config["lr"])
+    optimizer = dist.multi_node_optimizer(chainer.optimizers.Adam(alpha=config["lr"]))
     optimizer.setup(model)
     optimizer.add_hook(FiniteGradientCheck())
     optimizer.add_hook(chainer.optimizer_hooks.GradientClipping(config["grad_clip"]))
+    dist.synchronise_parameters(optimizer, model)
 
-    iterator = StreamIterator(train, config["batchsize"], config["bptt_len"])
+    iterator = StreamIterator(train, dist.global_batch(config["batchsize"]), config["bptt_len"])
+    if dist.active:
+        iterator = ShardedIterator(iterator, dist.rank, dist.size)
     updater = TBPTTUpdater(iterator, optimizer, device)
+    if dist.active:
+        updater.dropout_seed = lambda iteration: dist.dropout_seed(config["seed"], iteration)
+        updater.rank = dist.rank
     total = config.get("max_iterations") or config["epoch"] * iterator.batches_per_epoch
     trainer = training.Trainer(updater, (total, "iteration"), out=config["out"])
     eval_trigger = EveryNAndAtEnd(config.get("eval_interval") or iterator.batches_per_epoch, total)
@@ -96,6 +108,8 @@ def build_lm_trainer(config, data, device, train, dev):
     trainer.extend(AlphaDecayOnPlateau(config["alpha_decay"]), trigger=eval_trigger)
     meta = {"vocab_hash": data.vocab.hash, "config": config}
     lm_path = os.path.join(config["out"], "lm.npz")
+    if not dist.is_writer:
+        return trainer, types.SimpleNamespace(model=model, meta=meta, lm_path=lm_path)
     trainer.extend(lambda t: save_model_with_meta(lm_path, model, meta),
                    trigger=min_value_trigger("validation/main/perplexity", eval_trigger), name="save_best_lm")
     add_standard_extensions(trainer, config, ["epoch", "iteration", "main/perplexity", "validation/main/perplexity",
@@ -109,14 +123,17 @@ def train_language_model(config, extra_extensions=()):
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
     out = config["out"]
-    device, data, snapshot = open_run(config, "pretrain")
+    dist = Distribution.from_config(config)
+    device, data, snapshot = open_run(config, "pretrain", dist)
     train = training_tokens(data, config.get("max_train_tokens"), config["seed"])
     dev = dev_tokens(data, config.get("eval_tokens"), config["seed"])
-    check_sizes(config, len(data.vocab), len(train), len(dev))
-    trainer, parts = build_lm_trainer(config, data, device, train, dev)
-    record_run(config, "pretrain", data)
+    check_sizes(dict(config, batchsize=dist.global_batch(config["batchsize"])), len(data.vocab), len(train), len(dev))
+    trainer, parts = build_lm_trainer(config, data, device, train, dev, dist)
+    record_run(config, "pretrain", data, dist)
     updater = trainer.updater
     wall = run_trainer(trainer, snapshot, extra_extensions)
+    if not dist.is_writer:
+        return None   # rank 0 writes lm.npz and results.json
     if not os.path.exists(parts.lm_path):
         save_model_with_meta(parts.lm_path, parts.model, parts.meta)
     best = [e for e in trainer.get_extension("LogReport").log if "validation/main/perplexity" in e]

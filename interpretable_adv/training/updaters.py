@@ -58,6 +58,7 @@ class ClassifierUpdater(training.updaters.StandardUpdater):
     def __init__(self, iterator, optimizer, device):
         super().__init__(iterator, optimizer, converter=review_converter, device=device)
         self.tokens_seen = self.reviews_seen = 0
+        self.dropout_seed = None   # data-parallel runs: iteration -> this rank's NumPy seed (dropout masks)
 
     def compute_gradients(self, model_loss, xs, t):
         """Fill the parameter gradients for one batch (``model_loss``: the :class:`ClassifierLoss`)."""
@@ -69,6 +70,8 @@ class ClassifierUpdater(training.updaters.StandardUpdater):
         iterator = self.get_iterator("main")
         optimizer = self.get_optimizer("main")
         batch = iterator.next()
+        if self.dropout_seed is not None:
+            np.random.seed(self.dropout_seed(self.iteration))
         start = time.time()
         xs, t = self.converter(batch, self.device)
         self.compute_gradients(optimizer.target, xs, t)
@@ -167,12 +170,16 @@ class TBPTTUpdater(training.updaters.StandardUpdater):
     def __init__(self, iterator, optimizer, device):
         super().__init__(iterator, optimizer, device=device)
         self.state = None
+        self.dropout_seed = None   # data-parallel runs: iteration -> this rank's NumPy seed (dropout masks)
+        self.rank = 0              # a snapshot holds rank 0's carried state; other ranks restart theirs at zero
 
     def update_core(self):
         iterator = self.get_iterator("main")
         optimizer = self.get_optimizer("main")
         model = optimizer.target
         x, t = iterator.next()
+        if self.dropout_seed is not None:
+            np.random.seed(self.dropout_seed(self.iteration))
         start = time.time()
         x, t = self.device.send(x), self.device.send(t)
         loss, state = model(x, t, self.state)
@@ -196,4 +203,4 @@ class TBPTTUpdater(training.updaters.StandardUpdater):
             hx, cx = serializer("hx", hx), serializer("cx", cx)
         if loading:
             self.state = (tuple(chainer.Variable(self.device.send(np.asarray(a))) for a in (hx, cx))
-                          if has_state else None)
+                          if has_state and self.rank == 0 else None)
