@@ -7,18 +7,25 @@ import numpy as np
 import pytest
 
 from interpretable_adv import adversarial as adv
-from interpretable_adv.kernels import TOPK_MASK_NAME, TOPK_MASK_SOURCE
+from interpretable_adv.kernels import TOPK_MASK_NAME
 from tests.helpers import gpu_available
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
-def test_kernel_source_compiles_with_nvcc(tmp_path):
-    source = tmp_path / "topk.cu"
-    source.write_text(TOPK_MASK_SOURCE)
-    result = subprocess.run(["nvcc", "--ptx", "-o", str(tmp_path / "topk.ptx"), str(source)],
+@pytest.mark.parametrize("source_name, kernel_names", [
+    ("TOPK_MASK_SOURCE", [TOPK_MASK_NAME]),
+    ("LSTM_STEP_SOURCE", ["lstm_step_forward", "lstm_step_backward"]),
+])
+def test_kernel_sources_compile_with_nvcc(tmp_path, source_name, kernel_names):
+    from interpretable_adv import kernels
+
+    source = tmp_path / "kernel.cu"
+    source.write_text(getattr(kernels, source_name))
+    result = subprocess.run(["nvcc", "--ptx", "-o", str(tmp_path / "kernel.ptx"), str(source)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert TOPK_MASK_NAME in (tmp_path / "topk.ptx").read_text()
+    ptx = (tmp_path / "kernel.ptx").read_text()
+    assert all(name in ptx for name in kernel_names)
 
 
 @pytest.mark.gpu
@@ -35,19 +42,6 @@ def test_kernel_matches_reference_on_random_inputs(sigma):
         expected = adv.spgd_sparsify_mask_reference(norms, lengths, sigma)
         got = adv.spgd_sparsify_mask(cupy.asarray(norms), cupy.asarray(lengths), sigma)
         np.testing.assert_array_equal(cupy.asnumpy(got), expected)
-
-
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
-def test_lstm_step_kernels_compile_with_nvcc(tmp_path):
-    from interpretable_adv.kernels import LSTM_STEP_SOURCE
-
-    source = tmp_path / "lstm.cu"
-    source.write_text(LSTM_STEP_SOURCE)
-    result = subprocess.run(["nvcc", "--ptx", "-o", str(tmp_path / "lstm.ptx"), str(source)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    ptx = (tmp_path / "lstm.ptx").read_text()
-    assert "lstm_step_forward" in ptx and "lstm_step_backward" in ptx
 
 
 @pytest.mark.gpu

@@ -1,7 +1,5 @@
 """``iadv train``: train one classifier (a Table 3 row); test accuracy once, with the best-on-dev model."""
 
-import json
-
 from interpretable_adv.commands import training_flags
 
 HELP = "train a classifier: Baseline, Pretrained, AdvT, iAdvT or SPGD (Table 3)"
@@ -12,9 +10,4 @@ def add_arguments(parser):
 
 
 def run(args):
-    from interpretable_adv.training.classifier import train_classifier
-
-    results = train_classifier(training_flags.resolve_config(args, "train"))
-    if results is not None:   # None on the ranks other than 0 of a data-parallel run
-        print(json.dumps(results, indent=2))
-    return 0
+    return training_flags.run_training(args, "train")

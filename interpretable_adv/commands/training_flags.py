@@ -106,3 +106,17 @@ def resolve_config(args, section):
     config = resolve(args.preset, section, overrides)
     config.setdefault("progress", True)
     return config
+
+
+def run_training(args, section):
+    """Resolve and check the configuration (before anything is written), train, print the results."""
+    import json
+
+    if section == "pretrain":
+        from interpretable_adv.training.lm import train_language_model as train
+    else:
+        from interpretable_adv.training.classifier import train_classifier as train
+    results = train(resolve_config(args, section))
+    if results is not None:   # None on the ranks other than 0 of a data-parallel run
+        print(json.dumps(results, indent=2))
+    return 0
