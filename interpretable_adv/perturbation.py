@@ -17,6 +17,7 @@ Training (the adversarial updater), Table 1, ``iadv interpret`` and the
 figures all build their perturbations with ``Perturbation.from_config(config)``.
 """
 
+import chainer
 import numpy as np
 
 from interpretable_adv import adversarial as adv
@@ -169,14 +170,10 @@ def perturbation_statistics(d, embeddings, layout):
     embed_norms = xp.sqrt((embeddings * embeddings).sum(axis=1))
     ratio = token_norms / xp.maximum(embed_norms, 1e-12)
     # One transfer to the host for all five figures (a GPU waits once, not five times).
-    norm, share, count, norm_sum, ratio_sum = (float(v) for v in _to_host(xp.stack([
+    norm, share, count, norm_sum, ratio_sum = (float(v) for v in chainer.backends.cuda.to_cpu(xp.stack([
         per_review.mean(), perturbed.mean(), perturbed.sum(), xp.where(perturbed, token_norms, 0).sum(),
         xp.where(perturbed, ratio, 0).sum()]).astype(xp.float64)))
     return {"perturbation_norm": norm, "perturbed_share": share,
             "token_perturbation_norm": norm_sum / count if count else 0.0,
             "token_perturbation_ratio": ratio_sum / count if count else 0.0}
 
-
-def _to_host(array):
-    """A NumPy copy of ``array`` (NumPy or CuPy)."""
-    return array.get() if hasattr(array, "get") else np.asarray(array)

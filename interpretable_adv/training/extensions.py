@@ -40,7 +40,7 @@ class AccuracyEvaluator(training.Extension):
         result = classifier_metrics(self.model_loss, self.dataset, self.batch_size, self.device)
         if self.dist is not None and self.dist.active:
             n = result["examples"]
-            counts = self.dist.sum([result["accuracy"] * n, result["loss"] * n, n] + result["predicted_counts"])
+            counts = self.dist.sum([result["correct"], result["loss"] * n, n] + result["predicted_counts"])
             correct, loss, n = counts[:3]
             result = {"accuracy": correct / n, "loss": loss / n, "majority_share": max(counts[3:]) / n}
         chainer.report({"validation/main/" + key: result[key] for key in ("accuracy", "loss", "majority_share")})
@@ -184,9 +184,12 @@ class FiniteGradientCheck:
     call_for_each_param = False
 
     def __call__(self, optimizer):
-        squares = [float(chainer.backend.get_array_module(p.grad).vdot(p.grad.ravel(), p.grad.ravel()))
-                   for p in optimizer.target.params() if p.grad is not None]
-        if not math.isfinite(math.fsum(squares)):
+        grads = [p.grad.ravel() for p in optimizer.target.params() if p.grad is not None]
+        if not grads:
+            return
+        xp = chainer.backend.get_array_module(grads[0])
+        total = sum(xp.vdot(g, g).astype(xp.float64) for g in grads)   # summed on the device: one host wait
+        if not math.isfinite(float(total)):
             raise TrainingDiverged("iteration %d: the loss or its gradient is NaN or infinite; stopped before "
                                    "the update (the newest snapshot is the last good state; try a lower --lr "
                                    "or --grad-clip)" % (optimizer.t + 1))

@@ -40,7 +40,7 @@ def classifier_metrics(model_loss, dataset, batch_size, device):
             n += len(labels)
     if n == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    return {"accuracy": correct / n, "loss": total_loss / n, "examples": n,
+    return {"accuracy": correct / n, "correct": correct, "loss": total_loss / n, "examples": n,
             "majority_share": float(counts.max()) / n, "predicted_counts": counts.tolist()}
 
 
