@@ -65,20 +65,36 @@ pretrain_lm() {
     --no-progress "${DEVICE_FLAG[@]}"
 }
 
+# The class-conditional LM p_l(x|y) of the paper's equation 9 (beyond the paper): the pretrained LM
+# fine-tuned on the labelled training reviews with a label embedding (rows advt_lm, spgd_lm use it).
+pretrain_conditional_lm() {
+  stage clm "$RUNS/clm/results.json" "$IADV" pretrain --preset "$PRESET" --data "$DATA" -o "$RUNS/clm" \
+    --conditional --init "$RUNS/lm/lm.npz" --no-progress "${DEVICE_FLAG[@]}"
+}
+
+# lm_weight_of ROW: beta of an LM-term row: chosen on dev by experiments/lm_term.sh ($RUNS/lm_weight/ROW.beta),
+# else $LM_WEIGHT, else 1 (equation 9 as written).
+lm_weight_of() {
+  local file=$RUNS/lm_weight/$1.beta
+  if [ -s "$file" ]; then cat "$file"; else echo "${LM_WEIGHT:-1}"; fi
+}
+
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-2}
 read -r -a TRAIN_FLAGS_ARRAY <<< "${TRAIN_FLAGS:-}"
 
-# The five rows of Table 3: run directory name -> `iadv train --method`, and whether it starts from the LM.
-row_method() { case $1 in baseline|pretrained) echo baseline ;; *) echo "$1" ;; esac; }
+# The rows of Table 3: run directory name -> `iadv train --method`, whether it starts from the LM, and
+# (advt_lm, spgd_lm: beyond the paper) the equation-9 LM term.
+row_method() { case $1 in baseline|pretrained) echo baseline ;; *_lm) echo "${1%_lm}" ;; *) echo "$1" ;; esac; }
 row_pretrained() { [ "$1" != baseline ]; }
 
 train_classifier() {  # train_classifier ROW SEED: one Table 3 row at one seed -> $RUNS/seed$SEED/$ROW
-  local row=$1 seed=$2 pretrained=()
+  local row=$1 seed=$2 pretrained=() lm_term=()
   row_pretrained "$row" && pretrained=(--pretrained "$RUNS/lm/lm.npz")
+  case $row in *_lm) lm_term=(--lm-term "$RUNS/clm/lm.npz" --lm-weight "$(lm_weight_of "$row")") ;; esac
   stage "seed$seed-$row" "$RUNS/seed$seed/$row/results.json" "$IADV" train --preset "$PRESET" --data "$DATA" \
-    --method "$(row_method "$row")" "${pretrained[@]}" --seed "$seed" -o "$RUNS/seed$seed/$row" --no-progress \
-    "${DEVICE_FLAG[@]}" "${TRAIN_FLAGS_ARRAY[@]}"
+    --method "$(row_method "$row")" "${pretrained[@]}" "${lm_term[@]}" --seed "$seed" -o "$RUNS/seed$seed/$row" \
+    --no-progress "${DEVICE_FLAG[@]}" "${TRAIN_FLAGS_ARRAY[@]}"
 }
 
 # run_pool SCRIPT: run `bash SCRIPT ARGS...` for every line of stdin (ARGS = the line's words), $JOBS at a

@@ -1,6 +1,7 @@
 """One test review and its adversarial versions, changed words marked; the numbers behind Figure 1.
 
-For each adversarially trained run (AdvT, iAdvT, SPGD) the review is perturbed
+For each adversarially trained run (AdvT, iAdvT, SPGD, and AdvT/SPGD with the
+equation-9 LM term when present) the review is perturbed
 as in training and discretised (``direction``: the neighbour each perturbed
 word moved towards; ``nearest``: the nearest vocabulary word to ``x + d``).
 Changed words are coloured in a terminal and written ``[[word]]`` otherwise.
@@ -16,7 +17,8 @@ from interpretable_adv import adversarial as adv
 from interpretable_adv.errors import UsageError
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
-from interpretable_adv.perturbation import ADVERSARIAL_METHODS
+from interpretable_adv.lm_term import LMTerm
+from interpretable_adv.perturbation import ADVERSARIAL_RUNS
 from interpretable_adv.runs import load_run
 from interpretable_adv.table1 import method_records, review_gradient
 
@@ -39,15 +41,16 @@ def perturbed_review(runs_dir, data, index, lm, device):
     """Tokens of test review ``index`` and, per method, its record (norms, discretisations, predictions)."""
     out = {}
     tokens = None
-    for method in ADVERSARIAL_METHODS:
+    for method in ADVERSARIAL_RUNS:
         run = os.path.join(runs_dir, method)
         if not os.path.isfile(os.path.join(run, "best_model.npz")):
             continue
         model, config = load_run(run, data, device)
+        lm_term = LMTerm.from_config(config, data, device)
         dataset = ReviewDataset(data.split("test"), config.get("max_length"), [index])
         review = dataset[0]
         tokens = data.vocab.decode(review[0].tolist())
-        (record,) = method_records(method, model, config, lm, [review])
+        (record,) = method_records(method, model, config, lm, [review], lm_term)
         record["nearest_words"] = data.vocab.decode(record["nearest"])
         record["direction_words"] = data.vocab.decode(record["direction"])
         out[method] = record

@@ -131,15 +131,25 @@ class StreamIterator(chainer.dataset.Iterator):
     ``<eos>``) is cut into ``batch_size`` contiguous segments; batch ``i`` is
     ``x = seg[:, i*T:(i+1)*T]`` and ``t = seg[:, i*T+1:(i+1)*T+1]``. The
     hidden state carried across batches therefore continues each stream.
+
+    With ``labels`` (one class per token: the label of its review) a batch is
+    ``(x, t, y)``, ``y`` being the labels of the targets ``t``: the step that
+    reads the previous review's ``<eos>`` and predicts a review's first word
+    already carries that review's label (the class-conditional LM).
     """
 
-    def __init__(self, tokens, batch_size, bptt_len, repeat=True):
+    def __init__(self, tokens, batch_size, bptt_len, repeat=True, labels=None):
         tokens = np.asarray(tokens, dtype=np.int32)
         self.segment = (len(tokens) - 1) // batch_size
         if self.segment < bptt_len:
             raise ValueError("need at least batch_size * bptt_len + 1 tokens (got %d)" % len(tokens))
+        if labels is not None and len(labels) != len(tokens):
+            raise ValueError("labels: %d for %d tokens" % (len(labels), len(tokens)))
         self.inputs = tokens[:batch_size * self.segment].reshape(batch_size, self.segment)
         self.targets = tokens[1:batch_size * self.segment + 1].reshape(batch_size, self.segment)
+        self.target_labels = (None if labels is None else
+                              np.asarray(labels, dtype=np.int32)[1:batch_size * self.segment + 1]
+                              .reshape(batch_size, self.segment))
         self.batch_size = batch_size
         self.bptt_len = bptt_len
         self.batches_per_epoch = self.segment // bptt_len
@@ -157,14 +167,16 @@ class StreamIterator(chainer.dataset.Iterator):
             raise StopIteration
         self._previous_epoch_detail = self.epoch_detail
         start = self.current_position * self.bptt_len
-        x = self.inputs[:, start:start + self.bptt_len]
-        t = self.targets[:, start:start + self.bptt_len]
+        window = slice(start, start + self.bptt_len)
+        batch = (self.inputs[:, window], self.targets[:, window])
+        if self.target_labels is not None:
+            batch += (self.target_labels[:, window],)
         self.current_position += 1
         self.is_new_epoch = self.current_position >= self.batches_per_epoch
         if self.is_new_epoch:
             self.current_position = 0
             self.epoch += 1
-        return x, t
+        return batch
 
     next = __next__
 

@@ -44,13 +44,24 @@ class LanguageModel(chainer.Chain):
     adaptive softmax with cutoffs 2000 / 10000 and tail projections shrinking
     4x per cluster over the frequency-sorted vocabulary; ``softmax='full'``
     for the plain alternative.
+
+    ``n_labels > 0`` makes it the class-conditional LM ``p_l(x | y)`` of the
+    paper's equation 9: a label embedding ``c_y`` (``label_embed``, D values
+    per class, initialised to zero) is added to the input at every step, so
+    the step that predicts ``w_t`` reads ``E[w_{t-1}] + c_y``. Added at every
+    step rather than put into the initial state, the condition cannot fade
+    over a long review and needs no state reset inside the concatenated
+    training streams (each step carries the label of the review of the word it
+    predicts); zero-initialised, a conditional LM fine-tuned from a
+    pretrained one starts as exactly that LM.
     """
 
     def __init__(self, n_vocab, embed_dim=256, hidden_dim=1024, dropout=0.5, output_dropout=None,
                  softmax="adaptive", cutoffs=(2000, 10000), div_value=4.0, init_scale=0.1,
-                 forget_bias=1.0):
+                 forget_bias=1.0, n_labels=0):
         super().__init__()
         self.n_vocab = n_vocab
+        self.n_labels = n_labels
         self.embed_dim = embed_dim
         self.hidden_dim = hidden_dim
         self.dropout = dropout
@@ -67,28 +78,46 @@ class LanguageModel(chainer.Chain):
                 self.output = FullSoftmax(hidden_dim, n_vocab, initialW=uniform)
             else:
                 raise ValueError("softmax must be 'adaptive' or 'full', got %r" % softmax)
+            if n_labels:
+                self.label_embed = L.EmbedID(n_labels, embed_dim, initialW=chainer.initializers.Zero())
         set_forget_gate_bias(self.rnn, forget_bias)
 
-    def hidden_states(self, x, state=None):
+    @property
+    def conditional(self):
+        return self.n_labels > 0
+
+    def condition(self, e, labels):
+        """``e + c_y`` for a conditional LM (``labels`` shaped like ``e`` without its last axis), else ``e``.
+
+        A conditional LM refuses ``labels=None``; an unconditional one ignores labels.
+        """
+        if not self.conditional:
+            return e
+        if labels is None:
+            raise ValueError("a class-conditional LM needs the labels of its inputs")
+        return e + self.label_embed(labels)
+
+    def hidden_states(self, x, state=None, labels=None):
         """Run the LSTM over a (B, T) block of ids; returns (h (B*T, H) in row-major order, state).
 
-        ``state`` is ``(hx, cx)`` from the previous block or None (zeros).
+        ``state`` is ``(hx, cx)`` from the previous block or None (zeros);
+        ``labels`` (B, T): the class of the review each step's target belongs to
+        (conditional LM only).
         """
-        batch, steps = x.shape
         hx, cx = state if state is not None else (None, None)
-        e = F.dropout(self.embed(x), self.dropout)
+        e = F.dropout(self.condition(self.embed(x), labels), self.dropout)
         hy, cy, ys = lstm_sequences(self.rnn, hx, cx, list(F.separate(e, axis=0)))
         h = F.dropout(F.concat(ys, axis=0), self.output_dropout)
         return h, (hy, cy)
 
-    def forward(self, x, t, state=None):
+    def forward(self, x, t, state=None, labels=None):
         """Mean NLL per token of targets ``t`` (B, T) after ids ``x`` (B, T); returns (loss, state)."""
-        h, state = self.hidden_states(x, state)
+        h, state = self.hidden_states(x, state, labels)
         return self.output(h, t.reshape(-1)), state
 
-    def token_nll(self, x, t, state=None):
+    def token_nll(self, x, t, state=None, labels=None):
         """Per-token NLL (B*T,) and the new state (for perplexity evaluation)."""
-        h, state = self.hidden_states(x, state)
+        h, state = self.hidden_states(x, state, labels)
         return self.output.nll(h, t.reshape(-1)), state
 
 

@@ -13,6 +13,10 @@ dispatches to the equations of :mod:`interpretable_adv.adversarial`:
   neighbour direction and sparsification keeping ``floor((1 - sigma) L_b)``
   tokens.
 
+With an :class:`~interpretable_adv.lm_term.LMTerm` (``--lm-term``, beyond the
+paper) every method starts from equation 9's combined gradient instead of the
+classifier's (and SPGD's further steps too).
+
 Training (the adversarial updater), Table 1, ``iadv interpret`` and the
 figures all build their perturbations with ``Perturbation.from_config(config)``.
 """
@@ -27,6 +31,10 @@ ADVERSARIAL_METHODS = ("advt", "iadvt", "spgd")
 DEFAULT_EPS = {"advt": 5.0, "iadvt": 15.0, "spgd": 25.0}
 # How tables, plots and the terminal name the methods.
 METHOD_TITLES = {"advt": "AdvT-Text", "iadvt": "iAdvT-Text", "spgd": "SPGD"}
+# Adversarial runs beyond the paper (run directories): AdvT and SPGD with equation 9's LM term.
+LM_TERM_RUNS = ("advt_lm", "spgd_lm")
+ADVERSARIAL_RUNS = ADVERSARIAL_METHODS + LM_TERM_RUNS
+RUN_TITLES = dict(METHOD_TITLES, advt_lm="AdvT-Text + LM term (eq. 9)", spgd_lm="SPGD + LM term (eq. 9)")
 
 
 class Perturbation:
@@ -35,11 +43,12 @@ class Perturbation:
     ``norm``: ``exact`` (||d_b|| = eps) or ``upstream`` (``g / sqrt(1e-6 + ||g||^2)``);
     ``iadvt_weights``: ``token`` (upstream) or ``review`` (paper eq. 6);
     ``sigma``, ``towards_only``, ``spgd_rank`` (``raw``: Algorithm 1, or ``projected``)
-    and ``spgd_steps`` (M) are SPGD's.
+    and ``spgd_steps`` (M) are SPGD's; ``lm_term``: an
+    :class:`~interpretable_adv.lm_term.LMTerm` (equation 9) or None.
     """
 
     def __init__(self, method, eps, norm="exact", iadvt_weights="token", sigma=0.75, towards_only=False,
-                 spgd_rank="raw", spgd_steps=1):
+                 spgd_rank="raw", spgd_steps=1, lm_term=None):
         if method not in ADVERSARIAL_METHODS:
             raise ValueError("method must be one of %s, got %r" % (", ".join(ADVERSARIAL_METHODS), method))
         if spgd_steps < 1:
@@ -47,6 +56,7 @@ class Perturbation:
         self.method, self.eps, self.norm = method, float(eps), norm
         self.iadvt_weights, self.sigma, self.towards_only = iadvt_weights, sigma, towards_only
         self.spgd_rank, self.spgd_steps = spgd_rank, spgd_steps
+        self.lm_term = lm_term
 
     @classmethod
     def from_config(cls, config, method=None, **overrides):
@@ -54,7 +64,9 @@ class Perturbation:
 
         epsilon is ``eps`` when given, else the paper's value for the method
         times ``eps_scale`` (1 in the ``paper`` preset; the reduced presets
-        scale all three, keeping AdvT : iAdvT : SPGD = 5 : 15 : 25).
+        scale all three, keeping AdvT : iAdvT : SPGD = 5 : 15 : 25). A
+        run with ``lm_term`` needs its :class:`~interpretable_adv.lm_term.LMTerm`
+        passed as the ``lm_term`` override (it holds a loaded LM).
         """
         method = method or config["method"]
         eps = config.get("eps")
@@ -75,7 +87,7 @@ class Perturbation:
         """AdvT's ``r`` from the gradient (B, T, D) with this perturbation's normalisation."""
         return adv.advt_perturbation(grad, lengths, self.eps if eps is None else eps, self.norm)
 
-    def __call__(self, grad, words, layout, embeddings=None, neighbors=None, input_gradient=None):
+    def __call__(self, grad, words, layout, embeddings=None, neighbors=None, input_gradient=None, labels=None):
         """``d`` (N, D) for a batch's N = sum_b L_b tokens, from their clean gradient ``grad`` (N, D).
 
         ``words`` (N,) are the token ids and ``layout`` the batch's
@@ -85,8 +97,11 @@ class Perturbation:
         ``input_gradient(r)`` returns the gradient (B, T, D) at ``x + r`` for a
         padded ``r``; it is needed only for SPGD with M > 1. iAdvT runs on the
         flat tokens (:func:`~interpretable_adv.adversarial.iadvt_perturbation_flat`:
-        no (B, T, K, D) tensor); AdvT and SPGD on the padded batch.
+        no (B, T, K, D) tensor); AdvT and SPGD on the padded batch. ``labels``
+        (B,): the reviews' classes, needed with an LM term (eq. 9's ``y``).
         """
+        if self.lm_term is not None:
+            grad, input_gradient = self._with_lm_term(grad, words, layout, embeddings, input_gradient, labels)
         if self.method == "iadvt":
             return adv.iadvt_perturbation_flat(grad, embeddings, words, neighbors.lookup(words), layout.batch,
                                                len(layout.lengths), self.eps, self.iadvt_weights, self.norm)
@@ -106,11 +121,29 @@ class Perturbation:
             d = adv.spgd_from_raw(r, directions_of(words), lengths, self.sigma, self.towards_only, self.spgd_rank)
         return layout.flat(d)
 
+    def _with_lm_term(self, grad, words, layout, embeddings, input_gradient, labels):
+        """Equation 9: the gradient (and SPGD's further gradients at ``x + r``) minus beta grad N_l."""
+        if labels is None:
+            raise ValueError("a perturbation with an LM term needs the reviews' labels")
+        term = self.lm_term
+        combined = term.combine(grad, words, layout, labels, embeddings)
+        if input_gradient is None:
+            return combined, None
+
+        def combined_gradient(r):   # r padded (B, T, D); the LM reads the same r
+            flat_r = layout.flat(r)
+            return layout.pad(layout.flat(input_gradient(r))
+                              - term.nll_gradient(words, layout, labels, embeddings, shift=flat_r))
+
+        return combined, combined_gradient
+
     def describe(self):
         """A short line for logs and figures, e.g. ``SPGD eps 0.75, sigma 0.75, M 1``."""
         text = "%s eps %.3g" % (METHOD_TITLES[self.method], self.eps)
         if self.method == "spgd":
             text += ", sigma %.3g, M %d" % (self.sigma, self.spgd_steps)
+        if self.lm_term is not None:
+            text += ", " + self.lm_term.describe()
         return text
 
 

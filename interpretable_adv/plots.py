@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from interpretable_adv.perturbation import METHOD_TITLES
+from interpretable_adv.perturbation import ADVERSARIAL_RUNS, RUN_TITLES
 
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -43,7 +43,7 @@ def heatmap_figure(tokens, records, path, width=18, title=None):
     plt = _pyplot()
     start = choose_window(records, width)
     stop = min(len(tokens), start + width)
-    methods = [m for m in ("advt", "iadvt", "spgd") if m in records]
+    methods = [m for m in ADVERSARIAL_RUNS if m in records]
     grid = np.array([np.asarray(records[m]["norms"])[start:stop] for m in methods])
     fig, ax = plt.subplots(figsize=(max(8, 1.05 * (stop - start)), 1.2 + 1.0 * len(methods)))
     image = ax.imshow(grid, cmap="Reds", aspect="auto", vmin=0)
@@ -55,7 +55,7 @@ def heatmap_figure(tokens, records, path, width=18, title=None):
             ax.text(col, row, text, ha="center", va="center", fontsize=7,
                     color="white" if grid[row, col] > dark else "black")
     ax.set_yticks(range(len(methods)))
-    ax.set_yticklabels([METHOD_TITLES[m] for m in methods])
+    ax.set_yticklabels([RUN_TITLES[m] for m in methods])
     ax.set_xticks(range(stop - start))
     ax.set_xticklabels(tokens[start:stop], rotation=45, ha="right", fontsize=8)
     fig.colorbar(image, ax=ax, label="||d_t||")

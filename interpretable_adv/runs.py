@@ -39,11 +39,12 @@ from interpretable_adv.files import (
     warn,
 )
 from interpretable_adv.nets import Classifier, LanguageModel
-from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, flag_of, normalise_device
+from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, OPTIONAL_DEFAULTS, flag_of, normalise_device
 
 # The Table 3 rows a reproduction trains, as run directory names (``baseline`` and ``pretrained`` use
-# ``--method baseline``); the order in which a run set is searched for its dataset.
-RUN_NAMES = ("baseline", "pretrained", "advt", "iadvt", "spgd")
+# ``--method baseline``; ``advt_lm``/``spgd_lm``, beyond the paper, add equation 9's LM term); the order in
+# which a run set is searched for its dataset.
+RUN_NAMES = ("baseline", "pretrained", "advt", "iadvt", "spgd", "advt_lm", "spgd_lm")
 
 
 # ----------------------------------------------------------------------------- devices and models
@@ -77,12 +78,17 @@ def build_classifier(config, n_vocab):
                       readout=config.get("readout", "eos"))
 
 
+N_CLASSES = 2   # IMDB: negative (0), positive (1); the class-conditional LM has one label embedding per class
+
+
 def build_language_model(config, n_vocab):
-    """The language model of a ``pretrain`` configuration (embedding, LSTM, adaptive or full softmax)."""
+    """The language model of a ``pretrain`` configuration (embedding, LSTM, adaptive or full softmax),
+    class-conditional when ``config['conditional']``."""
     return LanguageModel(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
                          dropout=config["dropout"], softmax=config["softmax"], cutoffs=tuple(config["cutoffs"]),
                          div_value=config["div_value"], init_scale=config["init_scale"],
-                         forget_bias=config["forget_bias"])
+                         forget_bias=config["forget_bias"],
+                         n_labels=N_CLASSES if config.get("conditional") else 0)
 
 
 # ----------------------------------------------------------------------------- a training run's life
@@ -171,7 +177,7 @@ def check_resume(config, command, data, ranks=1):
     differences = []
     if saved.get("command", command) != command:
         differences.append("command (%s, saved %s)" % (command, saved.get("command")))
-    old = saved["config"]
+    old = dict(OPTIONAL_DEFAULTS.get(command, {}), **saved["config"])
     saved_ranks = int(saved.get("ranks", 1))
     if old.get("batchsize") is not None and saved_ranks * old["batchsize"] != ranks * config["batchsize"]:
         differences.append("global batch %d x --batchsize %d (saved %d x %d)"
@@ -311,23 +317,40 @@ def load_pretrained(classifier, lm_path, vocab_hash):
     Refuses (PretrainedMismatch) when the LM was trained on another
     vocabulary (hash differs) or its shapes differ. The head stays fresh.
     """
+    copy_from_lm(classifier, lm_path, vocab_hash, "--pretrained",
+                 wanted=lambda key: key.startswith(("embed/", "rnn/")))
+
+
+def init_language_model(lm, lm_path, vocab_hash):
+    """``iadv pretrain --init``: every parameter of ``lm`` from an LM checkpoint (fine-tuning).
+
+    A class-conditional ``lm`` initialised from an unconditional checkpoint
+    keeps its zero label embeddings (so it starts as exactly that LM).
+    """
+    copy_from_lm(lm, lm_path, vocab_hash, "--init", wanted=lambda key: True,
+                 optional=lambda key: key.startswith("label_embed/"))
+
+
+def copy_from_lm(model, lm_path, vocab_hash, flag, wanted, optional=lambda key: False):
+    """Copy the ``wanted`` parameters of ``model`` from ``lm_path`` (checked: vocabulary, names, shapes)."""
     if not os.path.isfile(lm_path):
-        raise PretrainedMismatch("--pretrained %s: no such file" % lm_path)
-    meta = read_meta(lm_path, "--pretrained")
+        raise PretrainedMismatch("%s %s: no such file" % (flag, lm_path))
+    meta = read_meta(lm_path, flag)
     lm_hash = meta.get("vocab_hash")
     if lm_hash != vocab_hash:
-        raise PretrainedMismatch("--pretrained %s: vocabulary hash %s does not match the dataset's %s; "
-                                 "the LM was trained on a different vocabulary" % (lm_path, lm_hash, vocab_hash))
-    with open_npz(lm_path, "--pretrained") as z:
-        for name, param in classifier.namedparams():
+        raise PretrainedMismatch("%s %s: vocabulary hash %s does not match the dataset's %s; "
+                                 "the LM was trained on a different vocabulary" % (flag, lm_path, lm_hash, vocab_hash))
+    with open_npz(lm_path, flag) as z:
+        for name, param in model.namedparams():
             key = name.lstrip("/")
-            if not (key.startswith("embed/") or key.startswith("rnn/")):
+            if not wanted(key) or (optional(key) and key not in z.files):
                 continue
             if key not in z.files:
-                raise PretrainedMismatch("--pretrained %s: no parameter %s" % (lm_path, key))
+                raise PretrainedMismatch("%s %s: no parameter %s" % (flag, lm_path, key))
             if z[key].shape != param.shape:
-                raise PretrainedMismatch("--pretrained %s: %s has shape %s, the classifier needs %s (use the "
-                                         "LM's --embed-dim/--hidden-dim)" % (lm_path, key, z[key].shape, param.shape))
+                raise PretrainedMismatch("%s %s: %s has shape %s, this model needs %s (use the LM's "
+                                         "--embed-dim/--hidden-dim/--softmax/--cutoffs)"
+                                         % (flag, lm_path, key, z[key].shape, param.shape))
             param.array[...] = chainer.backend.get_array_module(param.array).asarray(z[key])
 
 
@@ -363,9 +386,9 @@ def load_run(run_dir, data, device):
 LM_STRUCTURE_KEYS = ("embed_dim", "hidden_dim", "softmax", "cutoffs", "div_value", "init_scale", "forget_bias")
 
 
-def load_lm(path, data, device):
+def load_lm(path, data, device, flag="--lm"):
     """The language model in ``path`` (``lm.npz``), checked against ``data``'s vocabulary first."""
-    what = "--lm"
+    what = flag
     if not os.path.isfile(path):
         raise UsageError("%s %s: no such file" % (what, path))
     meta = read_meta(path, what)

@@ -3,7 +3,7 @@
 Reads a reproduction directory laid out by ``experiments/reproduce_small.sh``::
 
     RUNS/lm/                       the language model (trained once)
-    RUNS/seed0/{baseline,pretrained,advt,iadvt,spgd}/results.json
+    RUNS/seed0/{baseline,pretrained,advt,iadvt,spgd}/results.json   (and advt_lm, spgd_lm: eq. 9)
     RUNS/seed0/eval/results.json   Table 1 of that seed's classifiers (``iadv evaluate``)
     RUNS/seed1/...
 
@@ -18,10 +18,10 @@ import sys
 
 import numpy as np
 
-from interpretable_adv.perturbation import ADVERSARIAL_METHODS, METHOD_TITLES
+from interpretable_adv.perturbation import ADVERSARIAL_METHODS, ADVERSARIAL_RUNS, RUN_TITLES
 from interpretable_adv.runs import check_output_dir, data_dir_of_runs
 from interpretable_adv.table1 import HEADLINE, PAPER_TABLE1, VARIANTS
-from interpretable_adv.table3 import DEGENERATE_SHARE, TABLE3_ROWS, is_paper_imdb, table3
+from interpretable_adv.table3 import DEGENERATE_SHARE, is_paper_imdb, paper_cell, table3, table3_rows
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
 from interpretable_adv.plots import save_figure
@@ -47,10 +47,11 @@ def mean_sd(values):
 
 def summarize_table3(seeds):
     """Per Table 3 row: each seed's test/dev accuracy and majority share, their mean and sd, degenerate seeds."""
-    per_seed = {seed: {row["run"]: row for row in table3(path)} for seed, path in seeds.items()}
+    per_seed = {seed: {row["run"]: row for row in table3(path)} for seed, path in seeds.items()}   # own extras
     rows = []
-    for name, title, paper in TABLE3_ROWS:
-        cells = {seed: per_seed[seed][name] for seed in seeds if per_seed[seed][name]["test_accuracy"] is not None}
+    for name, title, paper in table3_rows(*seeds.values()):
+        cells = {seed: per_seed[seed][name] for seed in seeds
+                 if name in per_seed[seed] and per_seed[seed][name]["test_accuracy"] is not None}
         test = mean_sd([c["test_accuracy"] for c in cells.values()])
         dev = mean_sd([c["dev_accuracy"] for c in cells.values()])
         rows.append({"run": name, "model": title, "paper": paper,
@@ -75,7 +76,7 @@ def summarize_table1(seeds):
     out = {"seeds": sorted(tables), "original": {}}
     out["original"]["perplexity"] = _stat([t["original"]["perplexity"] for t in tables.values()],
                                           list(tables))
-    for method in ADVERSARIAL_METHODS:
+    for method in ADVERSARIAL_RUNS:
         present = {seed: t[method] for seed, t in tables.items() if method in t}
         if not present:
             continue
@@ -115,7 +116,7 @@ def table3_markdown(rows, comparable):
               "|---|---|---|---|---|" + ("---|" if comparable else "")]
     for row in rows:
         if row["test_mean"] is None:
-            lines.append("| %s | not run | | | |%s" % (row["model"], " %.2f |" % row["paper"] if comparable else ""))
+            lines.append("| %s | not run | | | |%s" % (row["model"], paper_cell(row["paper"]) if comparable else ""))
             continue
         seeds = ", ".join("%s: %.2f" % (s, c["test_accuracy"]) for s, c in row["seeds"].items())
         majority = "-" if row["majority_max"] is None else "%.1f%%" % (100 * row["majority_max"])
@@ -123,7 +124,7 @@ def table3_markdown(rows, comparable):
             majority += " DEGENERATE (seed %s)" % ", ".join(str(s) for s in row["degenerate_seeds"])
         line = "| %s | %.2f +- %.2f | %s | %.2f +- %.2f | %s |" % (
             row["model"], row["test_mean"], row["test_sd"], seeds, row["dev_mean"], row["dev_sd"], majority)
-        lines.append(line + (" %.2f |" % row["paper"] if comparable else ""))
+        lines.append(line + (paper_cell(row["paper"]) if comparable else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -139,27 +140,29 @@ def table1_markdown(table, comparable, sample):
     original = table["original"]["perplexity"]
     lines.append("| None (original reviews) | %s | 0 | 0 | 0 |%s" % (
         _pm(original), " %.2f (0) |" % PAPER_TABLE1["original"] if comparable else ""))
-    for method in ADVERSARIAL_METHODS:
+    for method in ADVERSARIAL_RUNS:
         if method not in table:
             continue
         row = table[method][HEADLINE]
-        paper = " %.2f (%+.2f) |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
+        paper = (" %.2f (%+.2f) |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
+                 if method in PAPER_TABLE1 else " - |")
         lines.append("| %s | %s | %s | %s%% | %s%% |%s" % (
-            METHOD_TITLES[method], _pm(row["perplexity"]), _pm(row["gap"], signed=True),
+            RUN_TITLES[method], _pm(row["perplexity"]), _pm(row["gap"], signed=True),
             _pm(row["words_changed"], 100, "%.1f"), _pm(row["flip_rate"], 100, "%.1f"), paper if comparable else ""))
     lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | words changed | flip rate |",
               "|---|---|---|---|---|---|"]
-    for method in ADVERSARIAL_METHODS:
+    for method in ADVERSARIAL_RUNS:
         for variant in VARIANTS if method in table else ():
             row = table[method][variant]
             changed = "-" if row["words_changed"] is None else _pm(row["words_changed"], 100, "%.1f") + "%"
             lines.append("| %s | %s | %s | %s | %s | %s%% |" % (
-                METHOD_TITLES[method], variant, _pm(row["perplexity"]), _pm(row["gap"], signed=True), changed,
+                RUN_TITLES[method], variant, _pm(row["perplexity"]), _pm(row["gap"], signed=True), changed,
                 _pm(row["flip_rate"], 100, "%.1f")))
     smallest = min((m for m in ADVERSARIAL_METHODS if m in table),
                    key=lambda m: table[m][HEADLINE]["gap"]["mean"], default=None)
     if smallest is not None:
-        lines += ["", "Smallest mean `%s` gap: %s (the paper's claim: SPGD)." % (HEADLINE, METHOD_TITLES[smallest])]
+        lines += ["", "Smallest mean `%s` gap among the paper's methods: %s (the paper's claim: SPGD)."
+                  % (HEADLINE, RUN_TITLES[smallest])]
     return "\n".join(lines) + "\n"
 
 
@@ -174,7 +177,7 @@ def plot_table3(rows, path, comparable):
         values = [c["test_accuracy"] for c in row["seeds"].values()]
         ax.bar(i, row["test_mean"], yerr=row["test_sd"], color="#9ecae1", capsize=4)
         ax.scatter([i] * len(values), values, color="#08519c", zorder=3, s=14)
-        if comparable:
+        if comparable and row["paper"] is not None:
             ax.scatter([i], [row["paper"]], marker="_", s=300, color="#d94801", zorder=4)
     ax.set_xticks(range(len(shown)))
     ax.set_xticklabels([r["model"].replace("Pretrained w/", "+").split(" (")[0] for r in shown], fontsize=8)

@@ -1,7 +1,8 @@
 """Table 1: how natural the adversarial examples are, measured by the language model's perplexity.
 
 On one fixed random sample of test reviews, every adversarially trained
-classifier (AdvT, iAdvT, SPGD) perturbs each review as in its training (its
+classifier (AdvT, iAdvT, SPGD; and, beyond the paper, AdvT and SPGD with
+equation 9's LM term) perturbs each review as in its training (its
 :class:`~interpretable_adv.perturbation.Perturbation`: own eps, K, sigma,
 normalisation, M; gradient of the true label's cross-entropy, dropout off).
 The perturbed reviews are turned back into words or read as they are by the
@@ -23,7 +24,7 @@ from interpretable_adv import adversarial as adv
 from interpretable_adv.data import EOS_ID
 from interpretable_adv.lstm import lstm_sequences
 from interpretable_adv.neighbors import NeighborTable
-from interpretable_adv.perturbation import ADVERSARIAL_METHODS, METHOD_TITLES, BatchLayout, Perturbation
+from interpretable_adv.perturbation import ADVERSARIAL_RUNS, RUN_TITLES, BatchLayout, Perturbation
 
 VARIANTS = ("direction", "nearest", "continuous")
 
@@ -96,7 +97,8 @@ def perturb_review(classifier, ids, label, perturbation, neighbors=None):
         return review_gradient(classifier, ids, label, r[0])[None]
 
     return perturbation(review_gradient(classifier, ids, label), xp.asarray(ids), BatchLayout([len(ids)], xp),
-                        classifier.embed.W.array, neighbors, input_gradient)
+                        classifier.embed.W.array, neighbors, input_gradient,
+                        labels=xp.asarray([label], dtype=np.int32))
 
 
 def predict(classifier, ids, perturbation=None):
@@ -147,8 +149,11 @@ def sample_indices(n_reviews, sample, seed):
 
 
 
-def method_records(method, model, config, lm, reviews):
+def method_records(method, model, config, lm, reviews, lm_term=None):
     """Per-review records for one adversarially trained classifier (its run's ``config``).
+
+    ``method`` names the run (``advt``, ..., ``spgd_lm``); ``lm_term``: the
+    run's :class:`~interpretable_adv.lm_term.LMTerm` when it was trained with one.
 
     Each record: the norms of ``d_t``, the ``nearest`` and ``direction``
     discretisations, the predictions on the original, continuous and
@@ -158,7 +163,7 @@ def method_records(method, model, config, lm, reviews):
     embeddings = model.embed.W.array
     neighbors = NeighborTable(config["n_neighbors"])   # rows computed once, for the words met
     neighbors.refresh(embeddings)
-    perturbation = Perturbation.from_config(config, method)
+    perturbation = Perturbation.from_config(config, lm_term=lm_term)
     records = []
     for ids, label in reviews:
         ids_dev = xp.asarray(ids, dtype=np.int32)
@@ -224,18 +229,18 @@ def table1_markdown(table, sample, seed, comparable=True):
     original = table["original"]["perplexity"]
     paper = " %.2f | 0.00 |" % PAPER_TABLE1["original"] if comparable else ""
     lines.append("| None (original reviews) | %.2f | 0.00 |%s 0 | 0 |" % (original, paper))
-    for method in ADVERSARIAL_METHODS:
+    for method in ADVERSARIAL_RUNS:
         if method not in table:
             continue
         row = table[method][HEADLINE]
-        paper = (" %.2f | %+.2f |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
-                 if comparable else "")
+        paper = ((" %.2f | %+.2f |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
+                  if method in PAPER_TABLE1 else " - | - |") if comparable else "")
         lines.append("| %s | %.2f | %+.2f |%s %.1f%% | %.1f%% |" % (
-            METHOD_TITLES[method], row["perplexity"], row["gap"], paper,
+            RUN_TITLES[method], row["perplexity"], row["gap"], paper,
             100 * row["words_changed"], 100 * row["flip_rate"]))
     lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | mean per-review perplexity | "
               "words changed | flip rate |", "|---|---|---|---|---|---|---|"]
-    for method in ADVERSARIAL_METHODS:
+    for method in ADVERSARIAL_RUNS:
         for variant in VARIANTS:
             if method not in table:
                 continue

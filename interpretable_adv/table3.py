@@ -13,6 +13,16 @@ from interpretable_adv.files import read_json
 TABLE3_ROWS = (("baseline", "Baseline", 89.83), ("pretrained", "Pretrained", 92.69),
                ("advt", "Pretrained w/AdvT-Text", 93.58), ("iadvt", "Pretrained w/iAdvT-Text", 93.58),
                ("spgd", "Pretrained w/SPGD (1 iter, 75% sparsity)", 93.54))
+# Beyond the paper (no paper figure): equation 9's LM term; shown only for run sets that have them.
+EXTRA_ROWS = (("advt_lm", "Pretrained w/AdvT-Text + LM term (eq. 9)", None),
+              ("spgd_lm", "Pretrained w/SPGD + LM term (eq. 9)", None))
+
+
+def table3_rows(*runs_dirs):
+    """The rows of a table over ``runs_dirs``: the paper's five, then the extra rows any of them has run."""
+    extra = [row for row in EXTRA_ROWS
+             if any(os.path.isfile(os.path.join(d, row[0], "results.json")) for d in runs_dirs)]
+    return TABLE3_ROWS + tuple(extra)
 
 
 DEGENERATE_SHARE = 0.9
@@ -38,7 +48,7 @@ def is_degenerate(majority_share):
 def table3(runs_dir):
     """Table 3 rows of one set of runs: test and best dev accuracy (%), test majority-class share."""
     rows = []
-    for name, title, paper in TABLE3_ROWS:
+    for name, title, paper in table3_rows(runs_dir):
         path = os.path.join(runs_dir, name, "results.json")
         result = read_json(path, "run results") if os.path.isfile(path) else None
         majority = None if result is None else result.get("test_majority_share")
@@ -48,6 +58,10 @@ def table3(runs_dir):
                      else 100 * result["dev_accuracy_best"],
                      "majority_share": majority, "degenerate": is_degenerate(majority)})
     return rows
+
+
+def paper_cell(value):
+    return " - |" if value is None else " %.2f |" % value
 
 
 def degenerate_warnings(rows, where=""):
@@ -73,6 +87,6 @@ def table3_markdown(rows, comparable=True):
         majority = "-" if row["majority_share"] is None else "%.1f%%%s" % (
             100 * row["majority_share"], " DEGENERATE" if row["degenerate"] else "")
         line = "| %s | %s | %s | %s |" % (row["model"], ours, majority, dev)
-        lines.append(line + (" %.2f |" % row["paper"] if comparable else ""))
+        lines.append(line + (paper_cell(row["paper"]) if comparable else ""))
     return "\n".join(lines) + "\n"
 

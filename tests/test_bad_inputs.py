@@ -237,6 +237,18 @@ CASES = [
      "--test", "--data"),
     ("pretrain --preset tiny --data {data} -o {runs}/spgd --no-progress --test", "command"),
     # iadv pretrain
+    # equation 9 (beyond the paper): the conditional LM and the LM term
+    (TRAIN + " --method advt --pretrained {lm} --lm-term {lm}", "class-conditional"),
+    (TRAIN + " --method baseline --lm-term {lm}", "--lm-term"),
+    (TRAIN + " --method spgd --lm-term {files}/missing.npz", "missing.npz"),
+    (TRAIN + " --method advt --lm-term {evil_lm}", "pickled"),
+    ("train --preset tiny --data {other_data} -o {out} --no-progress --method advt --lm-term {lm}", "vocabulary"),
+    (TRAIN + " --method advt --lm-weight -1", "--lm-weight"),
+    (TRAIN + " --method advt --lm-weight nan", "--lm-weight"),
+    (TRAIN + " --method advt --lm-input bogus", "--lm-input"),
+    (PRETRAIN + " --conditional --init {files}/missing.npz", "missing.npz"),
+    (PRETRAIN + " --conditional --init {evil_lm}", "pickled"),
+    (PRETRAIN + " --conditional --init {lm} --hidden-dim 7", "shape"),
     (PRETRAIN + " --bptt-len 0", "--bptt-len"),
     (PRETRAIN + " --eval-tokens -1", "--eval-tokens"),
     (PRETRAIN + " --softmax bogus", "--softmax"),

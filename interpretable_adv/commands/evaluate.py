@@ -17,7 +17,8 @@ from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from interpretable_adv.iterators import ReviewDataset
-from interpretable_adv.perturbation import ADVERSARIAL_METHODS
+from interpretable_adv.lm_term import LMTerm
+from interpretable_adv.perturbation import ADVERSARIAL_RUNS
 from interpretable_adv.presets.schema import add_device_flag, flag_type
 from interpretable_adv.runs import (
     RUN_NAMES,
@@ -92,11 +93,12 @@ def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_s
     data = PreparedData(data_dir)
     rows = table3(runs_dir)
     comparable = is_paper_imdb(data_dir)
-    methods = [m for m in ADVERSARIAL_METHODS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
+    methods = [m for m in ADVERSARIAL_RUNS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
     if not methods:
         raise UsageError("%s: no adversarial run (advt/iadvt/spgd with best_model.npz) to evaluate" % runs_dir)
     lm = load_lm(lm_path, data, device)
     runs = {method: load_run(os.path.join(runs_dir, method), data, device) for method in methods}
+    lm_terms = {method: LMTerm.from_config(runs[method][1], data, device) for method in methods}
     for line in degenerate_warnings(rows, runs_dir.rstrip("/") + "/"):
         print(line, file=sys.stderr)
     test = data.split("test")
@@ -107,7 +109,7 @@ def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_s
         dataset = ReviewDataset(test, config.get("max_length"), indices)
         reviews = [dataset[i] for i in range(len(dataset))]
         iterator = tqdm(reviews, desc="Table 1: " + method, disable=not progress, file=sys.stderr)
-        records_by_method[method] = method_records(method, model, config, lm, iterator)
+        records_by_method[method] = method_records(method, model, config, lm, iterator, lm_terms[method])
     original_nll = [review_nll(lm, device.send(ids)) for ids, _ in reviews]
     table = table1_figures(original_nll, records_by_method, reviews)
     examples = []

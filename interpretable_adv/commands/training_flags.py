@@ -30,6 +30,7 @@ _PRETRAIN = [
     ("--max-iterations", "max_iterations", int, "stop after this many updates instead of --epoch"),
     ("--eval-tokens", "eval_tokens", int, "dev tokens used for perplexity (default: all)"),
     ("--eval-interval", "eval_interval", int, "iterations between dev evaluations (default: each epoch)"),
+    ("--init", "init", str, "start every parameter from this LM (lm.npz): fine-tuning, e.g. with --conditional"),
 ]
 _TRAIN = [
     ("--method", "method", str, "baseline, advt, iadvt or spgd (Table 3 rows)"),
@@ -57,6 +58,11 @@ _TRAIN = [
     ("--max-length", "max_length", int, "keep the last N ids of longer reviews (default: whole reviews)"),
     ("--max-train-examples", "max_train_examples", int, "train on a seeded subset of the training reviews"),
     ("--bucket-batches", "bucket_batches", int, "batches per length-sorting window (1 = plain random batches)"),
+    ("--lm-term", "lm_term", str, "class-conditional LM (lm.npz from `iadv pretrain --conditional`): add the "
+     "paper's eq. 9 term -log p_l(x|y) to the perturbation's gradient (beyond the paper)"),
+    ("--lm-weight", "lm_weight", float, "beta, weight of the eq. 9 LM term (eq. 9: 1)"),
+    ("--lm-input", "lm_input", str, "what the LM of --lm-term reads: offset (its own embeddings + d) or tied "
+     "(the classifier's embeddings + d)"),
 ]
 
 _TEST_OVERRIDES = {
@@ -92,6 +98,10 @@ def add_arguments(parser, section):
         text += " (default: the preset's; small: %s)" % ("none" if small.get(key) is None else small.get(key))
         parser.add_argument(flag, dest=key, type=kind, default=None, help=text.replace("%", "%%"), choices=choices,
                             metavar="{%s}" % ",".join(choices) if choices else None)
+    if section == "pretrain":
+        parser.add_argument("--conditional", dest="conditional", action="store_true", default=None,
+                            help="class-conditional LM p_l(x|y) (paper eq. 9): a label embedding added at every "
+                                 "step, trained on the labelled training reviews (beyond the paper)")
     if section == "train":
         parser.add_argument("--towards-only", dest="towards_only", action="store_true", default=None,
                             help="SPGD: clamp a negative projection coefficient to 0 (never move away)")

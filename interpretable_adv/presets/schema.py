@@ -23,6 +23,8 @@ READOUTS = ("eos", "last_word")
 NEIGHBOR_MODES = ("lazy", "full")
 NEIGHBOR_UNITS = ("iteration", "epoch")
 DROPOUT_MASKS = ("fresh", "shared")
+# How the LM of the equation-9 term reads the perturbed review (see interpretable_adv/lm_term.py).
+LM_INPUTS = ("offset", "tied")
 
 
 class Key:
@@ -109,6 +111,7 @@ SECTIONS = {
         "max_iterations": _positive_int(True), "max_train_tokens": _positive_int(True),
         "eval_tokens": Key("int", low=2, nullable=True), "eval_interval": _positive_int(True),
         "eval_bptt_len": _positive_int(),
+        "conditional": Key("bool"), "init": Key("str", nullable=True),
     }),
     "train": dict(_COMMON, **{
         "method": Key("str", choices=METHODS), "pretrained": Key("str", nullable=True),
@@ -123,7 +126,15 @@ SECTIONS = {
         "neighbor_mode": Key("str", choices=NEIGHBOR_MODES), "perturbation_norm": Key("str", choices=NORMS),
         "iadvt_weights": Key("str", choices=IADVT_WEIGHTS), "towards_only": Key("bool"),
         "spgd_rank": Key("str", choices=SPGD_RANKS), "dropout_masks": Key("str", choices=DROPOUT_MASKS),
+        "lm_term": Key("str", nullable=True), "lm_weight": Key("float", low=0.0),
+        "lm_input": Key("str", choices=LM_INPUTS),
     }),
+}
+# Keys added after the paper's reproduction (equation 9): a preset or a saved args.json may lack them,
+# and then holds these values (so older presets, runs and resumptions keep their meaning).
+OPTIONAL_DEFAULTS = {
+    "pretrain": {"conditional": False, "init": None},
+    "train": {"lm_term": None, "lm_weight": 1.0, "lm_input": "offset"},
 }
 # Keys set by the command line, not by presets.
 RUN_KEYS = {"resume": Key("str", nullable=True), "progress": Key("bool"), "preset": Key("str"),
@@ -147,6 +158,7 @@ def validate(config, section, sources):
     name), used to name it in the one-line :class:`UsageError`.
     """
     schema = SECTIONS[section]
+    config = dict(OPTIONAL_DEFAULTS[section], **config)
     checked = {}
     for key, value in config.items():
         spec = schema.get(key) or RUN_KEYS.get(key)
@@ -165,6 +177,9 @@ def validate(config, section, sources):
                          % (sources.get("preset", "?"), ", ".join(missing), section))
     if section == "pretrain" and checked.get("cutoffs") and checked["cutoffs"][0] < 2:
         raise UsageError("cutoffs must start at >= 2 (the head keeps <eos> and <unk>)")
+    if section == "train" and checked.get("lm_term") and checked["method"] not in ("advt", "iadvt", "spgd"):
+        raise UsageError("--lm-term adds equation 9's LM term to an adversarial perturbation; --method %s has "
+                         "none (use advt or spgd)" % checked["method"])
     return checked
 
 

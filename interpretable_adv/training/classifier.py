@@ -22,6 +22,7 @@ from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, load_npz
 from interpretable_adv.iterators import BucketIterator, ReviewDataset
+from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import ClassifierLoss
 from interpretable_adv.runs import build_classifier, load_pretrained, open_run, record_run, run_trainer
@@ -89,7 +90,7 @@ def build_classifier_trainer(config, data, device, dist=None):
     neighbors = None
     if config["method"] in ("iadvt", "spgd"):
         neighbors = NeighborTable(config["n_neighbors"], config["neighbor_mode"])
-    updater = make_updater(config, iterator, optimizer, device, neighbors)
+    updater = make_updater(config, iterator, optimizer, device, neighbors, LMTerm.from_config(config, data, device))
     if dist.active:
         updater.dropout_seed = lambda iteration: dist.dropout_seed(config["seed"], iteration)
     trainer = training.Trainer(updater, (config["epoch"], "epoch"), out=config["out"])
@@ -107,6 +108,8 @@ def build_classifier_trainer(config, data, device, dist=None):
             "validation/main/majority_share"]
     if config["method"] != "baseline":
         keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share", "main/token_perturbation_ratio"]
+    if config.get("lm_term"):
+        keys += ["main/lm_grad_share"]
     add_standard_extensions(trainer, config, keys + ["main/tokens_per_sec", "alpha", "elapsed_time"], (1, "epoch"))
     return trainer, types.SimpleNamespace(model=model, model_loss=model_loss, neighbors=neighbors, train=train,
                                           dev=dev)
@@ -146,6 +149,9 @@ def train_classifier(config, extra_extensions=()):
                        "mean_token_perturbation_norm": _mean_of(trainer, "main/token_perturbation_norm"),
                        "mean_token_perturbation_ratio": _mean_of(trainer, "main/token_perturbation_ratio"),
                        "mean_loss_adv": _mean_of(trainer, "main/loss_adv"), "mean_loss": _mean_of(trainer, "main/loss")}
+        if config.get("lm_term"):
+            adversarial.update(lm_term=config["lm_term"], lm_weight=config["lm_weight"],
+                               lm_input=config["lm_input"], mean_lm_grad_share=_mean_of(trainer, "main/lm_grad_share"))
         if neighbors is not None:
             adversarial.update(neighbor_refreshes=neighbors.refreshes, neighbor_rows_computed=neighbors.rows_computed)
     results = {

@@ -77,17 +77,18 @@ class AlphaSchedule(training.Extension):
 
 
 class PerplexityEvaluator(training.Extension):
-    """Reports ``validation/main/perplexity`` and ``validation/main/loss`` on dev."""
+    """Reports ``validation/main/perplexity`` and ``validation/main/loss`` on dev (``labels``: conditional LM)."""
 
     trigger = 1, "epoch"
     priority = training.PRIORITY_WRITER
 
-    def __init__(self, model, tokens, batch_size, bptt_len, device):
-        self.model, self.tokens = model, tokens
+    def __init__(self, model, tokens, batch_size, bptt_len, device, labels=None):
+        self.model, self.tokens, self.labels = model, tokens, labels
         self.batch_size, self.bptt_len, self.device = batch_size, bptt_len, device
 
     def __call__(self, trainer):
-        ppl, mean, _ = stream_perplexity(self.model, self.tokens, self.batch_size, self.bptt_len, self.device)
+        ppl, mean, _ = stream_perplexity(self.model, self.tokens, self.batch_size, self.bptt_len, self.device,
+                                         self.labels)
         chainer.report({"validation/main/perplexity": ppl, "validation/main/loss": mean})
 
 

@@ -23,7 +23,15 @@ from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json
 from interpretable_adv.iterators import StreamIterator
-from interpretable_adv.runs import build_language_model, open_run, record_run, run_trainer, save_model_with_meta
+from interpretable_adv.runs import (
+    build_language_model,
+    init_language_model,
+    load_npz,
+    open_run,
+    record_run,
+    run_trainer,
+    save_model_with_meta,
+)
 from interpretable_adv.training.extensions import (
     AlphaDecayOnPlateau,
     EveryNAndAtEnd,
@@ -37,27 +45,46 @@ from interpretable_adv.training.updaters import TBPTTUpdater
 
 def training_tokens(data, max_tokens=None, seed=0):
     """Labeled-train then unlabeled reviews concatenated; optionally a seeded subset of whole reviews."""
-    splits = [data.split("train"), data.split("unlabeled")]
-    tokens = np.concatenate([s.tokens for s in splits])
-    if not max_tokens or len(tokens) <= max_tokens:
-        return tokens
-    return _review_subset(splits, max_tokens, seed)
+    return _stream([data.split("train"), data.split("unlabeled")], max_tokens, seed)[0]
 
 
 def dev_tokens(data, max_tokens=None, seed=0):
-    split = data.split("dev")
-    if not max_tokens or len(split.tokens) <= max_tokens:
-        return split.tokens
-    return _review_subset([split], max_tokens, seed)
+    return _stream([data.split("dev")], max_tokens, seed)[0]
 
 
-def _review_subset(splits, max_tokens, seed):
-    """Whole reviews drawn at random (fixed seed) until ``max_tokens``, kept in corpus order."""
-    reviews = [(s, i) for s in splits for i in range(len(s))]
-    order = np.random.RandomState(seed).permutation(len(reviews))
-    lengths = np.array([s.offsets[i + 1] - s.offsets[i] for s, i in reviews])
-    chosen = np.sort(order[:np.searchsorted(np.cumsum(lengths[order]), max_tokens) + 1])
-    return np.concatenate([reviews[k][0].review(reviews[k][1]) for k in chosen])
+def labelled_stream(data, split, max_tokens=None, seed=0):
+    """(tokens, one label per token) of a labelled split's reviews, for the class-conditional LM."""
+    return _stream([data.split(split)], max_tokens, seed)
+
+
+def lm_streams(config, data):
+    """The training and dev streams of a ``pretrain`` configuration: ``(train, train_labels, dev, dev_labels)``.
+
+    Unconditional: labeled-train + unlabeled reviews (labels None). Class-
+    conditional (``--conditional``): the labelled training reviews only, with
+    their labels; dev the same way.
+    """
+    if config.get("conditional"):
+        train, train_labels = labelled_stream(data, "train", config.get("max_train_tokens"), config["seed"])
+        dev, dev_labels = labelled_stream(data, "dev", config.get("eval_tokens"), config["seed"])
+        return train, train_labels, dev, dev_labels
+    return (training_tokens(data, config.get("max_train_tokens"), config["seed"]), None,
+            dev_tokens(data, config.get("eval_tokens"), config["seed"]), None)
+
+
+def _stream(splits, max_tokens, seed):
+    """The splits' reviews end to end and each token's review label; with ``max_tokens``, whole reviews
+    drawn at random (fixed seed) until ``max_tokens``, kept in corpus order."""
+    lengths = np.concatenate([np.diff(s.offsets) for s in splits])
+    labels = np.concatenate([s.labels for s in splits]).astype(np.int32)
+    tokens = np.concatenate([s.tokens for s in splits])
+    if max_tokens and len(tokens) > max_tokens:
+        order = np.random.RandomState(seed).permutation(len(lengths))
+        chosen = np.zeros(len(lengths), dtype=bool)
+        chosen[order[:np.searchsorted(np.cumsum(lengths[order]), max_tokens) + 1]] = True
+        tokens = tokens[np.repeat(chosen, lengths)]
+        lengths, labels = lengths[chosen], labels[chosen]
+    return tokens, np.repeat(labels, lengths)
 
 
 def check_sizes(config, n_vocab, n_train, n_dev):
@@ -74,8 +101,12 @@ def check_sizes(config, n_vocab, n_train, n_dev):
 
 
 
-def build_lm_trainer(config, data, device, train, dev, dist=None):
+def build_lm_trainer(config, data, device, train, dev, dist=None, train_labels=None, dev_labels=None):
     """The Trainer of one LM run on the token streams ``train`` and ``dev``, and its parts; writes nothing.
+
+    ``train_labels``/``dev_labels``: one class per token, for a class-conditional LM
+    (``config['conditional']``); ``config['init']``: an LM checkpoint every
+    parameter starts from (the conditional LM's zero label embeddings excepted).
 
     ``lm.npz`` (with the vocabulary hash and the configuration in ``meta/``)
     is saved whenever dev perplexity reaches a new minimum. With a
@@ -86,6 +117,8 @@ def build_lm_trainer(config, data, device, train, dev, dist=None):
     """
     dist = dist or Distribution.single()
     model = build_language_model(config, len(data.vocab))
+    if config.get("init"):
+        init_language_model(model, config["init"], data.vocab.hash)
     model.to_device(device)
     optimizer = dist.multi_node_optimizer(chainer.optimizers.Adam(alpha=config["lr"]))
     optimizer.setup(model)
@@ -93,7 +126,8 @@ def build_lm_trainer(config, data, device, train, dev, dist=None):
     optimizer.add_hook(chainer.optimizer_hooks.GradientClipping(config["grad_clip"]))
     dist.synchronise_parameters(optimizer, model)
 
-    iterator = StreamIterator(train, dist.global_batch(config["batchsize"]), config["bptt_len"])
+    iterator = StreamIterator(train, dist.global_batch(config["batchsize"]), config["bptt_len"],
+                              labels=train_labels)
     if dist.active:
         iterator = ShardedIterator(iterator, dist.rank, dist.size)
     updater = TBPTTUpdater(iterator, optimizer, device)
@@ -103,8 +137,8 @@ def build_lm_trainer(config, data, device, train, dev, dist=None):
     total = config.get("max_iterations") or config["epoch"] * iterator.batches_per_epoch
     trainer = training.Trainer(updater, (total, "iteration"), out=config["out"])
     eval_trigger = EveryNAndAtEnd(config.get("eval_interval") or iterator.batches_per_epoch, total)
-    trainer.extend(PerplexityEvaluator(model, dev, config["eval_batchsize"], config["eval_bptt_len"], device),
-                   trigger=eval_trigger)
+    trainer.extend(PerplexityEvaluator(model, dev, config["eval_batchsize"], config["eval_bptt_len"], device,
+                                       dev_labels), trigger=eval_trigger)
     trainer.extend(AlphaDecayOnPlateau(config["alpha_decay"]), trigger=eval_trigger)
     meta = {"vocab_hash": data.vocab.hash, "config": config}
     lm_path = os.path.join(config["out"], "lm.npz")
@@ -125,10 +159,9 @@ def train_language_model(config, extra_extensions=()):
     out = config["out"]
     dist = Distribution.from_config(config)
     device, data, snapshot = open_run(config, "pretrain", dist)
-    train = training_tokens(data, config.get("max_train_tokens"), config["seed"])
-    dev = dev_tokens(data, config.get("eval_tokens"), config["seed"])
+    train, train_labels, dev, dev_labels = lm_streams(config, data)
     check_sizes(dict(config, batchsize=dist.global_batch(config["batchsize"])), len(data.vocab), len(train), len(dev))
-    trainer, parts = build_lm_trainer(config, data, device, train, dev, dist)
+    trainer, parts = build_lm_trainer(config, data, device, train, dev, dist, train_labels, dev_labels)
     record_run(config, "pretrain", data, dist)
     updater = trainer.updater
     wall = run_trainer(trainer, snapshot, extra_extensions)
@@ -145,5 +178,25 @@ def train_language_model(config, extra_extensions=()):
         "wall_time_s": round(wall, 1),
         "vocab_hash": data.vocab.hash,
     }
+    if config.get("conditional"):
+        results.update(conditional_dev_check(parts, config, data, device, dev, dev_labels))
     atomic_write_json(os.path.join(out, "results.json"), results)
     return results
+
+
+def conditional_dev_check(parts, config, data, device, dev, dev_labels):
+    """Does the best conditional LM use its label? Dev perplexity with the true and with the flipped labels.
+
+    A class-conditional LM that learned ``p_l(x | y)`` explains dev reviews
+    better under their own label than under the other one; equal figures mean
+    the label embedding is ignored.
+    """
+    from interpretable_adv.training.metrics import stream_perplexity
+
+    best = build_language_model(config, len(data.vocab))
+    load_npz(parts.lm_path, best, "lm.npz")
+    best.to_device(device)
+    size, steps = config["eval_batchsize"], config["eval_bptt_len"]
+    true_ppl = stream_perplexity(best, dev, size, steps, device, dev_labels)[0]
+    flipped_ppl = stream_perplexity(best, dev, size, steps, device, 1 - dev_labels)[0]
+    return {"dev_perplexity_true_label": true_ppl, "dev_perplexity_flipped_label": flipped_ppl}

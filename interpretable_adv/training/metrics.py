@@ -44,16 +44,19 @@ def classifier_metrics(model_loss, dataset, batch_size, device):
             "majority_share": float(counts.max()) / n, "predicted_counts": counts.tolist()}
 
 
-def stream_perplexity(model, tokens, batch_size, bptt_len, device):
+def stream_perplexity(model, tokens, batch_size, bptt_len, device, labels=None):
     """exp(mean NLL per token) over ``tokens`` read as ``batch_size`` streams, state carried.
 
-    Dropout off, no graph. Returns (perplexity, mean NLL, number of tokens).
+    Dropout off, no graph. ``labels``: one class per token, for a
+    class-conditional LM. Returns (perplexity, mean NLL, number of tokens).
     """
-    iterator = StreamIterator(tokens, batch_size, bptt_len, repeat=False)
+    iterator = StreamIterator(tokens, batch_size, bptt_len, repeat=False, labels=labels)
     total, count, state = 0.0, 0, None
     with chainer.using_config("train", False), chainer.no_backprop_mode():
-        for x, t in iterator:
-            nll, state = model.token_nll(device.send(x), device.send(t), state)
+        for batch in iterator:
+            x, t = batch[:2]
+            y = device.send(batch[2]) if len(batch) > 2 else None
+            nll, state = model.token_nll(device.send(x), device.send(t), state, y)
             total += float(F.sum(nll).array)
             count += t.size
     mean = total / count

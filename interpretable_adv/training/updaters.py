@@ -19,7 +19,10 @@ It reports ``main/loss`` (clean), ``main/loss_adv``, ``main/accuracy`` (clean),
 ``main/perturbation_norm`` (mean ||d_b||), ``main/perturbed_share`` (share of
 tokens with a non-zero perturbation), and per perturbed token
 ``main/token_perturbation_norm`` (mean ||d_t||) and ``main/token_perturbation_ratio``
-(mean ||d_t|| / ||E[w_t]||, the step relative to the word's own embedding).
+(mean ||d_t|| / ||E[w_t]||, the step relative to the word's own embedding);
+with equation 9's LM term, ``main/lm_grad_share`` (mean over reviews of
+||beta grad N_l|| / (||beta grad N_l|| + ||grad L||): above 0.5, the LM term
+dominates the direction).
 """
 
 import math
@@ -132,14 +135,17 @@ class AdversarialUpdater(ClassifierUpdater):
                 return layout.pad(_input_gradient(clf, dropped.array + layout.flat(r), layout, t))
 
             d = self.perturbation(grad, clf.xp.concatenate(xs), layout, clf.embed.W.array, self.neighbors,
-                                  input_gradient)
+                                  input_gradient, labels=t)
             logits_adv = clf.logits_from_inputs(clf.dropout_embeddings(embedded) + d, lengths)
             loss_adv = F.softmax_cross_entropy(logits_adv, t)
             (self.adv_weight * loss_adv + F.sum(dropped * grad)).backward()
         finally:
             masks.fresh()
-        chainer.report(dict(perturbation_statistics(d, embedded.array, layout), loss=loss, loss_adv=loss_adv,
-                            accuracy=F.accuracy(logits, t)), model_loss)
+        report = dict(perturbation_statistics(d, embedded.array, layout), loss=loss, loss_adv=loss_adv,
+                      accuracy=F.accuracy(logits, t))
+        if self.perturbation.lm_term is not None:   # how much of eq. 9's direction the LM term makes
+            report["lm_grad_share"] = float(self.perturbation.lm_term.last_share.mean())
+        chainer.report(report, model_loss)
 
 
 def _input_gradient(clf, x_flat, layout, t):
@@ -150,11 +156,11 @@ def _input_gradient(clf, x_flat, layout, t):
     return grad.array
 
 
-def make_updater(config, iterator, optimizer, device, neighbors):
-    """The updater for ``config['method']``: plain training or adversarial training."""
+def make_updater(config, iterator, optimizer, device, neighbors, lm_term=None):
+    """The updater for ``config['method']``: plain training or adversarial training (``lm_term``: eq. 9)."""
     if config["method"] == "baseline":
         return ClassifierUpdater(iterator, optimizer, device)
-    return AdversarialUpdater(iterator, optimizer, device, Perturbation.from_config(config),
+    return AdversarialUpdater(iterator, optimizer, device, Perturbation.from_config(config, lm_term=lm_term),
                               adv_weight=config["adv_weight"], neighbors=neighbors,
                               dropout_masks=config["dropout_masks"])
 
@@ -177,12 +183,12 @@ class TBPTTUpdater(training.updaters.StandardUpdater):
         iterator = self.get_iterator("main")
         optimizer = self.get_optimizer("main")
         model = optimizer.target
-        x, t = iterator.next()
+        batch = iterator.next()   # (x, t), or (x, t, labels of t) for a class-conditional LM
         if self.dropout_seed is not None:
             np.random.seed(self.dropout_seed(self.iteration))
         start = time.time()
-        x, t = self.device.send(x), self.device.send(t)
-        loss, state = model(x, t, self.state)
+        x, t, *labels = (self.device.send(a) for a in batch)
+        loss, state = model(x, t, self.state, *labels)
         model.cleargrads()
         loss.backward()
         optimizer.update()
