@@ -139,3 +139,37 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     again = subprocess.run(["bash", os.path.join(repo, "experiments", "reproduce_small.sh")], env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "[run]" not in again.stdout
+    # Equation 9 (beyond the paper) on top of the same runs: conditional LM, beta on dev, two more rows.
+    before = {seed: json.load(open(tmp_path / "runs" / ("seed%d" % seed) / "eval" / "results.json"))["table1"]
+              for seed in (0, 1)}
+    env_lm = dict(env, LM_WEIGHTS="1 0.1")
+    result = subprocess.run(["bash", os.path.join(repo, "experiments", "lm_term.sh")], env=env_lm,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    runs = tmp_path / "runs"
+    clm = json.load(open(runs / "clm" / "results.json"))
+    assert json.load(open(runs / "clm" / "args.json"))["config"]["conditional"] is True
+    assert clm["dev_perplexity_true_label"] != clm["dev_perplexity_flipped_label"]
+    betas = {m: float(open(runs / "lm_weight" / ("%s_lm.beta" % m)).read()) for m in ("advt", "spgd")}
+    assert set(betas.values()) <= {1.0, 0.1}
+    for method, beta in betas.items():   # seed 0's row is the sweep's run of the chosen beta
+        row = runs / "seed0" / ("%s_lm" % method)
+        chosen = runs / "lm_weight" / ("%s-b%g" % (method, beta))
+        assert open(row / "best_model.npz", "rb").read() == open(chosen / "best_model.npz", "rb").read()
+    for seed in (0, 1):
+        for method, beta in betas.items():
+            config = json.load(open(runs / ("seed%d" % seed) / ("%s_lm" % method) / "args.json"))["config"]
+            assert (config["method"], config["lm_weight"], config["seed"]) == (method, beta, seed)
+            assert config["lm_term"].endswith(os.path.join("clm", "lm.npz"))
+            share = json.load(open(runs / ("seed%d" % seed) / ("%s_lm" % method) / "results.json"))[
+                "adversarial"]["mean_lm_grad_share"]
+            assert 0 < share < 1
+        table = json.load(open(runs / ("seed%d" % seed) / "eval" / "results.json"))["table1"]
+        assert {"advt_lm", "spgd_lm"} <= set(table)
+        # the paper's rows, evaluated again on the same sample, give the same figures
+        assert all(table[key] == before[seed][key] for key in before[seed]), seed
+    summary = json.load(open(runs / "eval" / "summary.json"))
+    assert [row["run"] for row in summary["table3"]][-2:] == ["advt_lm", "spgd_lm"]
+    assert {"advt_lm", "spgd_lm"} <= set(summary["table1"])
+    assert "SPGD + LM term (eq. 9)" in open(runs / "eval" / "table1.md").read()
+    assert (runs / "figures" / "heatmap_lm_term.png").is_file()

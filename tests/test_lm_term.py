@@ -172,3 +172,31 @@ def test_labelled_stream_gives_the_targets_labels():
     # the <eos> ending review 1 predicts 7 (review 2): it carries label 0; review 2's <eos> predicts 8: label 1
     assert y.tolist() == [[1, 1, 0, 0, 1, 1, 1, 1]]
     assert len(next(StreamIterator(tokens, batch_size=1, bptt_len=8))) == 2
+
+
+def test_label_accuracy_against_one_review_at_a_time():
+    """The generative check (argmax_y log p_l(x | y) per review) against LM.token_nll on each review alone."""
+    from interpretable_adv.data import ReviewSplit
+    from interpretable_adv.training.lm import label_accuracy
+
+    lm = float64_lm(seed=2)
+    rng = np.random.RandomState(4)
+    reviews = [np.append(rng.randint(2, V, size=n), 0).astype(np.int32) for n in (3, 6, 2, 5, 4, 7, 3)]
+    labels = np.array([0, 1, 1, 0, 1, 0, 0], dtype=np.int8)
+    split = ReviewSplit(np.concatenate(reviews), np.concatenate([[0], np.cumsum([len(r) for r in reviews])]),
+                        labels)
+    expected = 0
+    with chainer.using_config("train", False):
+        for ids, y in zip(reviews, labels):
+            x = np.concatenate([[0], ids[:-1]]).astype(np.int32)[None]
+
+            def total(label):
+                nll, _ = lm.token_nll(x, ids[None], labels=np.full(x.shape, label, np.int32))
+                return float(nll.array.sum())
+
+            expected += total(y) < total(1 - y)
+    device = chainer.get_device("@numpy")
+    assert 0 < expected < len(reviews)   # the case is not trivial
+    assert label_accuracy(lm, split, device, n_reviews=len(reviews), batch_size=3) == expected / len(reviews)
+    lm.label_embed.W.array[...] = 0   # no conditioning: never strictly better under the true label
+    assert label_accuracy(lm, split, device, n_reviews=len(reviews)) == 0
