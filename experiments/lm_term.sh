@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Equation 9 (beyond the paper): AdvT and SPGD with the class-conditional LM term, next to the paper's rows.
 #   bash experiments/lm_term.sh                        # small preset, seeds 0 1 2 (after reproduce_small.sh)
-#   LM_WEIGHTS="1 0.1 0.01" SWEEP_SEED=0 SEEDS="0 1 2" PRESET=small bash experiments/lm_term.sh
+#   LM_WEIGHTS="1 0.01" SWEEP_SEED=0 SEEDS="0 1 2" PRESET=small bash experiments/lm_term.sh
 # 1. the class-conditional LM p_l(x|y): the pretrained LM fine-tuned on the labelled training reviews ($RUNS/clm);
 # 2. beta (--lm-weight) per method chosen on dev accuracy at one seed: $RUNS/lm_weight/{advt,spgd}-bBETA,
 #    lm_weight.md (test accuracy only reported);
@@ -10,7 +10,7 @@
 # 4. Table 1 of every seed again (all adversarial rows, same sample), Tables 3 and 1 over seeds, and a heatmap
 #    of one test review with every method (plain SPGD beside SPGD + LM). Resumable: rerun to continue.
 source "$(dirname "$0")/lib.sh"
-LM_WEIGHTS=${LM_WEIGHTS:-1 0.1 0.01}
+LM_WEIGHTS=${LM_WEIGHTS:-1 0.01}
 SWEEP_SEED=${SWEEP_SEED:-0}
 BETAS=$RUNS/lm_weight
 prepare_data
