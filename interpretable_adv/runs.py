@@ -388,26 +388,25 @@ LM_STRUCTURE_KEYS = ("embed_dim", "hidden_dim", "softmax", "cutoffs", "div_value
 
 def load_lm(path, data, device, flag="--lm"):
     """The language model in ``path`` (``lm.npz``), checked against ``data``'s vocabulary first."""
-    what = flag
     if not os.path.isfile(path):
-        raise UsageError("%s %s: no such file" % (what, path))
-    meta = read_meta(path, what)
+        raise UsageError("%s %s: no such file" % (flag, path))
+    meta = read_meta(path, flag)
     if meta.get("vocab_hash") != data.vocab.hash:
         raise UsageError("%s %s: trained on another vocabulary (hash %s) than --data %s (%s)"
-                         % (what, path, str(meta.get("vocab_hash"))[:12], data.directory, data.vocab.hash[:12]))
+                         % (flag, path, str(meta.get("vocab_hash"))[:12], data.directory, data.vocab.hash[:12]))
     if meta.get("format") == "upstream-iadvt":
         raise UsageError("%s %s: an imported upstream LM holds only the embedding and the LSTM (for `iadv train "
-                         "--pretrained`); perplexities need an LM with its softmax, from `iadv pretrain`" % (what, path))
+                         "--pretrained`); perplexities need an LM with its softmax, from `iadv pretrain`" % (flag, path))
     try:
         config = json.loads(meta["config"])
     except (KeyError, ValueError):
-        raise UsageError("%s %s: no readable meta/config entry; not an LM written by iadv" % (what, path)) from None
+        raise UsageError("%s %s: no readable meta/config entry; not an LM written by iadv" % (flag, path)) from None
     missing = [key for key in LM_STRUCTURE_KEYS if key not in config]
     if missing:
-        raise UsageError("%s %s: its config lacks %s" % (what, path, ", ".join(missing)))
+        raise UsageError("%s %s: its config lacks %s" % (flag, path, ", ".join(missing)))
     config.setdefault("dropout", 0.0)   # evaluation runs with dropout off; older imports did not record it
     lm = build_language_model(config, len(data.vocab))
-    load_npz(path, lm, what)
+    load_npz(path, lm, flag)
     lm.to_device(device)
     return lm
 

@@ -136,6 +136,26 @@ def test_eq9_advt_direction_matches_finite_differences():
     share = perturbation.lm_term.last_share
     assert share.shape == (3,) and np.all((share > 0) & (share < 1))
 
+    # SPGD's further steps (M > 1): the combined gradient at x + r, r padded (B, T, D)
+    def classifier_gradient(r):
+        with chainer.using_config("train", False):
+            xr = chainer.Variable(x + layout.flat(r))
+            loss = F.softmax_cross_entropy(clf.logits_from_inputs(xr, LENGTHS), labels)
+            (g,) = chainer.grad([loss], [xr])
+        return layout.pad(g.array)
+
+    r_flat = np.random.RandomState(8).normal(0, 0.2, x.shape)
+    _, combined_gradient = perturbation._with_lm_term(grad.array, words, layout, clf.embed.W.array,
+                                                      classifier_gradient, labels)
+    at_r = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        for j in range(D):
+            up, down = r_flat.copy(), r_flat.copy()
+            up[i, j] += h
+            down[i, j] -= h
+            at_r[i, j] = (objective(up) - objective(down)) / (2 * h)
+    np.testing.assert_allclose(layout.flat(combined_gradient(layout.pad(r_flat))), at_r, rtol=1e-5, atol=1e-6)
+
 
 def test_lm_term_needs_labels():
     perturbation = Perturbation("advt", 1.0, lm_term=LMTerm(float64_lm()))
