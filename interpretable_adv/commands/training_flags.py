@@ -7,7 +7,7 @@ choices), and ``--test`` swaps in a few iterations on a small subset.
 
 from interpretable_adv.distributed import COMMUNICATORS
 from interpretable_adv.presets import PRESETS, load_preset
-from interpretable_adv.presets.schema import SECTIONS, add_device_flag
+from interpretable_adv.presets.schema import OPTIONAL_DEFAULTS, SECTIONS, add_device_flag
 
 # flag -> (config key, type, help); shared by both commands where the key exists.
 _COMMON = [
@@ -75,7 +75,7 @@ _TEST_OVERRIDES = {
 def add_arguments(parser, section):
     parser.add_argument("--preset", default="small",
                         help="preset: %s, or a JSON file (default: small)" % ", ".join(PRESETS))
-    small = load_preset("small", section)
+    small = dict(OPTIONAL_DEFAULTS[section], **load_preset("small", section))
     parser.add_argument("--out", "-o", dest="out", default=None,
                         help="output directory (default: the preset's; small: %s)" % small["out"])
     add_device_flag(parser, default=None, extra=" (default: the preset's; CPU except paper/upstream: GPU 0)")
