@@ -368,6 +368,21 @@ def test_resume_accepts_changed_non_experiment_flags(world, tmp_path, capsys):
     assert saved["config"]["log_interval"] == 3
 
 
+def test_resume_of_a_run_saved_before_the_equation9_keys(world, tmp_path, capsys):
+    """An args.json written before lm_term/lm_weight/lm_input existed reads as their defaults; a
+    real change of them is still refused."""
+    run = _copy_run(world, tmp_path)
+    path = os.path.join(run, "args.json")
+    saved = json.load(open(path))
+    for key in ("lm_term", "lm_weight", "lm_input"):
+        del saved["config"][key]
+    json.dump(saved, open(path, "w"))
+    code, _, err = invoke(_train_argv(world, run, "--lm-weight", "0.5"), capsys)
+    assert code == 2 and "--lm-weight 0.5 (saved 1.0)" in err, err
+    code, _, err = invoke(_train_argv(world, run), capsys)
+    assert code == 0, err[-2000:]
+
+
 def test_truncated_newest_snapshot_falls_back_to_the_older_one_with_a_warning(world, tmp_path, capsys):
     run = _copy_run(world, tmp_path)
     snapshots = sorted((n for n in os.listdir(run) if n.startswith("snapshot_iter_")),
