@@ -177,7 +177,7 @@ def validate(config, section, sources):
                          % (sources.get("preset", "?"), ", ".join(missing), section))
     if section == "pretrain" and checked.get("cutoffs") and checked["cutoffs"][0] < 2:
         raise UsageError("cutoffs must start at >= 2 (the head keeps <eos> and <unk>)")
-    if section == "train" and checked.get("lm_term") and checked["method"] not in ("advt", "iadvt", "spgd"):
+    if section == "train" and checked.get("lm_term") and checked["method"] == "baseline":
         raise UsageError("--lm-term adds equation 9's LM term to an adversarial perturbation; --method %s has "
                          "none (use advt or spgd)" % checked["method"])
     return checked
