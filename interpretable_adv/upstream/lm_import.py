@@ -44,8 +44,15 @@ def read_word_list(path):
                 words[int(index)] = word
             return words
         return list(data)
-    with open(path, encoding="utf-8") as f:
-        return f.read().splitlines()
+    try:
+        with open(path, encoding="utf-8") as f:
+            words = f.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise UpstreamImportError("%s: not a UTF-8 text file of words, one per line (byte %d: %s)"
+                                  % (path, exc.start, exc.reason)) from None
+    if any("\x00" in word for word in words):
+        raise UpstreamImportError("%s: holds NUL bytes; not a text file of words, one per line" % path)
+    return words
 
 
 def _find_prefix(keys, path):
@@ -79,6 +86,14 @@ def import_upstream_lm(npz_path, upstream_words, our_words, vocab_hash, out_path
         lstm = {k: z[prefix + k] for k in LSTM_KEYS}
     if embed.ndim != 2:
         raise UpstreamImportError("%s: embed/W has shape %s, expected (V, D)" % (npz_path, embed.shape))
+    for key, array in [("embed/W", embed)] + sorted(lstm.items()):
+        if not np.issubdtype(array.dtype, np.floating):
+            raise UpstreamImportError("%s: %s%s has dtype %s; an LM's parameters are floating point"
+                                      % (npz_path, prefix, key, array.dtype))
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise UpstreamImportError("%s: %s%s holds %d non-finite value(s) (NaN or inf) of %d: not a usable "
+                                      "LM (did its training diverge?)" % (npz_path, prefix, key, bad, array.size))
     n_vocab, dim = embed.shape
     hidden = lstm["rnn/0/b0"].shape[0] if lstm["rnn/0/b0"].ndim == 1 else None
     expected = {**{"rnn/0/w%d" % i: (hidden, dim) for i in range(4)},

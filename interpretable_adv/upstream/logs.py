@@ -63,8 +63,22 @@ class RunLog:
         return max(rows, key=lambda e: (e["dev"], -e["epoch"])) if rows else None
 
 
-def _timestamp(text, millis):
-    return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").timestamp() + int(millis) / 1000.0
+def _timestamp(text, millis, where):
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").timestamp() + int(millis) / 1000.0
+    except ValueError:
+        raise LogFormatError("%s: impossible date or time %r" % (where, text)) from None
+
+
+ACCURACY_KINDS = ("train_accuracy", "dev", "test")   # "A => B" is not read as numbers
+
+
+def _accuracy(value, where, what):
+    """An accuracy in percent as a float; NaN, inf or a value outside [0, 100] is a :class:`LogFormatError`."""
+    number = float(value)
+    if not 0.0 <= number <= 100.0:   # False for NaN too
+        raise LogFormatError("%s: %s %s is not an accuracy in percent (0 to 100)" % (where, what, value))
+    return number
 
 
 def parse_upstream_log(path):
@@ -74,6 +88,7 @@ def parse_upstream_log(path):
     meta, epochs, refresh = {}, [], {"count": 0, "seconds": 0.0, "open": None, "sample_lines": 0}
     first_time = last_time = None
     current = None
+    epoch_lines = {}
     with open(path, encoding="utf-8", errors="strict") as f:
         try:
             lines = f.read().splitlines()
@@ -95,7 +110,7 @@ def parse_upstream_log(path):
                 if header:
                     meta[header.group(1).strip()] = _number_or_text(header.group(2).strip())
             continue
-        now = _timestamp(match.group(1), match.group(2))
+        now = _timestamp(match.group(1), match.group(2), where)
         first_time = now if first_time is None else first_time
         last_time = now
         message = match.group(5).strip()
@@ -111,7 +126,13 @@ def parse_upstream_log(path):
         kind, values = _message(message, where)
         if kind is None:
             continue
+        if kind in ACCURACY_KINDS:
+            values = [_accuracy(v, where, "accuracy") for v in values]
         if kind == "epoch":   # an epoch ends at its own last line (its test accuracy, usually)
+            if int(values[0]) in epoch_lines:
+                raise LogFormatError("%s: a second 'epoch:%d' (the first is line %d): two runs in one log? Give "
+                                     "each run its own file" % (where, int(values[0]), epoch_lines[int(values[0])]))
+            epoch_lines[int(values[0])] = number
             current = {"logged_epoch": int(values[0]), "start": now, "end": now, "dev": None, "test": None,
                        "train_loss": None, "train_accuracy": None, "alpha": None, "global_step": None,
                        "improved": False}
@@ -182,9 +203,16 @@ def parse_upstream_checkpoints(directory):
     for entry in sorted(os.listdir(directory)):
         match = CHECKPOINT.match(entry)
         if match:
-            runs.setdefault(match.group("name"), []).append(
-                {"logged_epoch": int(match.group("epoch")), "dev": float(match.group("dev")),
-                 "test": float(match.group("test"))})
+            where = os.path.join(directory, entry)
+            rows = runs.setdefault(match.group("name"), [])
+            epoch = int(match.group("epoch"))
+            twin = [r["file"] for r in rows if r["logged_epoch"] == epoch]
+            if twin:
+                raise LogFormatError("%s: a second checkpoint of %s for epoch %d (beside %s); keep one"
+                                     % (where, match.group("name"), epoch, twin[0]))
+            rows.append({"logged_epoch": epoch, "file": entry,
+                         "dev": _accuracy(match.group("dev"), where, "dev accuracy"),
+                         "test": _accuracy(match.group("test"), where, "test accuracy")})
     if not runs:
         raise LogFormatError("%s: no file named {name}_{epoch}_dev_acc_{dev}_test_acc_{test}.model" % directory)
     out = []
