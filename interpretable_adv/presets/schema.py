@@ -177,6 +177,11 @@ def validate(config, section, sources):
                          % (sources.get("preset", "?"), ", ".join(missing), section))
     if section == "pretrain" and checked.get("cutoffs") and checked["cutoffs"][0] < 2:
         raise UsageError("cutoffs must start at >= 2 (the head keeps <eos> and <unk>)")
+    if section == "train" and not checked.get("lm_term"):
+        given = [flag_of(key) for key in ("lm_weight", "lm_input") if sources.get(key) == "flag"]
+        if given:
+            raise UsageError("%s: only used with --lm-term (the equation-9 LM term it sets); add --lm-term CLM "
+                             "or drop %s" % (" and ".join(given), "them" if len(given) > 1 else "it"))
     if section == "train" and checked.get("lm_term") and checked["method"] == "baseline":
         raise UsageError("--lm-term adds equation 9's LM term to an adversarial perturbation; --method %s has "
                          "none (use advt or spgd)" % checked["method"])
