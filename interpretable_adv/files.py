@@ -136,8 +136,13 @@ def atomic_path(path):
     """Yield a temporary path beside ``path``; on success it is renamed to ``path``, else removed.
 
     The temporary name is ``.NAME.tmp-XXXX`` (with NAME's extension kept last,
-    so writers that infer a format from it, like matplotlib, still work).
+    so writers that infer a format from it, like matplotlib, still work). A
+    writer must write exactly the path it is given: hand ``np.savez`` and
+    ``savefig`` an open file, as they append an extension to a name without
+    one. ``path`` may not be a directory (:class:`UsageError`).
     """
+    if os.path.isdir(path):
+        raise UsageError("%s: is a directory; the file to write needs a name of its own" % path)
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     suffix = os.path.splitext(base)[1]
@@ -151,6 +156,21 @@ def atomic_path(path):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+_OUR_TEMPORARY = re.compile(r"^\.(?P<name>.+?)" + re.escape(TEMP_MARK) + r"[^/]*$")
+
+
+def user_path(path):
+    """``path`` with each of our temporaries in it named as the user's path it stands for.
+
+    ``DIR/.NAME.tmp-XXXX[.ext]`` -> ``DIR/NAME``, for a temporary file
+    (:func:`atomic_path`) or directory (``iadv prepare``'s staging directory).
+    """
+    if not path:
+        return path
+    parts = os.fsdecode(path).split(os.sep)
+    return os.sep.join(m.group("name") if m else part for part in parts for m in [_OUR_TEMPORARY.match(part)])
 
 
 def _umask():

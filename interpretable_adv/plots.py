@@ -1,5 +1,7 @@
 """Figures: perturbation heatmaps (Figures 2-4) and the SPGD schematic (Figure 1) from real numbers."""
 
+import os
+
 import numpy as np
 
 from interpretable_adv.perturbation import ADVERSARIAL_RUNS, RUN_TITLES
@@ -12,8 +14,10 @@ def save_figure(fig, path, dpi=130):
     """``fig.savefig(path)`` atomically (a killed run leaves no half-written image), then closes ``fig``."""
     from interpretable_adv.files import atomic_path
 
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi)
+        with open(tmp, "wb") as f:   # a file and a format: savefig would append ".png" to a name without one
+            fig.savefig(f, dpi=dpi, format=extension if extension in FIGURE_FORMATS else "png")
     _pyplot().close(fig)
 
 

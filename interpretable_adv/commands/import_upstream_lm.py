@@ -23,6 +23,9 @@ def add_arguments(parser):
 def run(args):
     from interpretable_adv.data import PreparedData, vocabulary_hash
 
+    if os.path.isdir(args.out):
+        raise UpstreamImportError("--out %s: is a directory; give the file to write, e.g. %s"
+                                  % (args.out, os.path.join(args.out, "lm.npz")))
     data = PreparedData(args.data)
     if args.upstream_vocab is None:
         order = read_json(os.path.join(args.data, "vocab.json"), "vocabulary").get("vocab_order", "frequency")
