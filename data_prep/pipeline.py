@@ -10,6 +10,7 @@ directory that is renamed into place only when complete.
 """
 
 import array
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -22,6 +23,7 @@ import time
 import numpy as np
 
 from interpretable_adv.errors import PrepareError
+from interpretable_adv.locking import LOCK_NAME, OutputLock
 from data_prep.layout import GROUPS, counts_for_vocabulary, split_of
 from data_prep.sources import DirectorySource, plan_units, resolve_sources
 from data_prep.stats import split_statistics, table2_markdown
@@ -80,26 +82,35 @@ def prepare_imdb(sources, out_dir, tokenizer="regex", min_df=2, oov="drop", work
     existing = _existing_output(out_dir, fingerprint, force)
     if existing is not None:
         return existing, True
-    staging = _make_staging_dir(out_dir)
-    try:
-        start = time.time()
-        units = plan_units(resolved)
-        results = _tokenize_units(units, tokenizer, workers, progress)
-        t_read = time.time() - start
-        log("merging %d work units, building the vocabulary" % len(results))
-        groups = _merge_units(results)
-        splits = _split_reviews(groups)
-        first_seen = _upstream_first_appearance(groups) if vocab_order == "upstream" else None
-        vocab = _build_vocabulary(splits, min_df, first_seen)
-        _check_vocabulary_size(vocab, min_df, min_vocab)
-        tables = _encode_splits(splits, vocab["global_to_id"], oov)
-        t_total = time.time() - start
-        stats = _write(staging, tables, vocab, options, fingerprint, sources,
-                       {"read_tokenize_s": round(t_read, 2), "total_s": round(t_total, 2)})
-        _commit(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    # One writer: the lock lies beside out_dir (out_dir itself is replaced by a rename). Under it, look again:
+    # another `iadv prepare` may have finished the same dataset since.
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(OutputLock(out_dir, "--out", beside=True))
+        if os.path.isdir(out_dir):   # and the lock of whoever writes into it (a run given this --out)
+            locks.enter_context(OutputLock(out_dir, "--out"))
+        existing = _existing_output(out_dir, fingerprint, force)
+        if existing is not None:
+            return existing, True
+        staging = _make_staging_dir(out_dir)
+        try:
+            start = time.time()
+            units = plan_units(resolved)
+            results = _tokenize_units(units, tokenizer, workers, progress)
+            t_read = time.time() - start
+            log("merging %d work units, building the vocabulary" % len(results))
+            groups = _merge_units(results)
+            splits = _split_reviews(groups)
+            first_seen = _upstream_first_appearance(groups) if vocab_order == "upstream" else None
+            vocab = _build_vocabulary(splits, min_df, first_seen)
+            _check_vocabulary_size(vocab, min_df, min_vocab)
+            tables = _encode_splits(splits, vocab["global_to_id"], oov)
+            t_total = time.time() - start
+            stats = _write(staging, tables, vocab, options, fingerprint, sources,
+                           {"read_tokenize_s": round(t_read, 2), "total_s": round(t_total, 2)})
+            _commit(staging, out_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return stats, False
 
 
@@ -442,7 +453,7 @@ def is_prepared_dataset(out_dir):
         entries = os.listdir(out_dir)
     except OSError:
         return False
-    known = set(OUTPUT_FILES) | {MARKER}
+    known = set(OUTPUT_FILES) | {MARKER, LOCK_NAME}
     return bool(entries) and all(e in known for e in entries) and _read_stats(out_dir) is not None
 
 
@@ -457,7 +468,7 @@ def _existing_output(out_dir, fingerprint, force):
     if not os.path.isdir(out_dir):
         raise PrepareError("%s: exists and is not a directory" % out_dir)
     try:
-        empty = not os.listdir(out_dir)
+        empty = not [name for name in os.listdir(out_dir) if name != LOCK_NAME]
     except OSError as exc:
         raise PrepareError("%s: cannot read the output directory (%s)" % (out_dir, exc.strerror or exc)) from None
     if empty:

@@ -24,6 +24,27 @@ DEVICE_FLAG=()
 LOGS=$RUNS/logs
 mkdir -p "$LOGS"
 
+# One script per run set: an exclusive lock on $RUNS for the script's lifetime, taken before its first
+# write (the logs); the OS releases it when the script exits, kill -9 included. Scripts started by a
+# script (train_one.sh, run_grid.sh, ...) share their parent's lock; each iadv command also locks the
+# directory it writes. A second script on the same $RUNS stops with one line naming the holder, exit 2.
+hold_runs_lock() {
+  command -v flock > /dev/null || return 0   # util-linux; without it only the iadv commands lock
+  local dir file
+  dir=$(cd "$RUNS" && pwd)
+  [ "${IADV_SCRIPT_LOCK:-}" = "$dir" ] && return 0
+  file=$dir/.iadv-script-lock
+  exec 9<> "$file"
+  if ! flock -n 9; then
+    echo "$(basename "$0"): error: $RUNS is in use by $(head -c 300 "$file" 2> /dev/null || echo "another script")" \
+         "(a second script would mix its runs and logs into it); wait for it to finish, or set RUNS" >&2
+    exit 2
+  fi
+  echo "PID $$ ($0${*:+ $*}), since $(date -Iseconds)" > "$file"
+  export IADV_SCRIPT_LOCK=$dir
+}
+hold_runs_lock "$@"
+
 # finished MARKER: MARKER exists and, if it is a .json file, parses (iadv writes results atomically;
 # this also catches a file truncated by something else, e.g. a full disk or a copy).
 finished() {

@@ -11,6 +11,7 @@ import re
 import sys
 
 from interpretable_adv.errors import TrainingDiverged, UsageError
+from interpretable_adv.files import user_path
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,18 +78,41 @@ def main(argv=None):
     try:
         return args.handler(args)
     except UsageError as exc:
-        print(prefix + one_line(exc), file=sys.stderr)
-        return 2
+        return report(prefix + one_line(exc), 2)
     except TrainingDiverged as exc:
-        print(prefix + one_line(exc), file=sys.stderr)
-        return 1
+        return report(prefix + one_line(exc), 1)
     except Exception as exc:
         cause = environment_error(exc)
         if cause is None:
             raise
-        where = " (%s)" % cause.filename if cause.filename else ""
-        print(prefix + "%s%s" % (cause.strerror or cause, where), file=sys.stderr)
-        return 2
+        where = " (%s)" % user_path(cause.filename) if cause.filename else ""   # never our hidden temporary
+        return report(prefix + "%s%s" % (cause.strerror or cause, where), 2)
+
+
+# How long a rank other than 0 waits before it exits with an error (see report).
+RANK_EXIT_DELAY_S = 5.0
+
+
+def report(line, status):
+    """Print an error line on stderr once per run; returns ``status``.
+
+    Under ``mpiexec -n N`` only rank 0 prints it. Every rank checks the same
+    inputs the same way, and what rank 0 alone does (locking, choosing the
+    snapshot) it shares with the others
+    (:meth:`~interpretable_adv.distributed.Distribution.on_writer`), so every
+    rank fails alike and rank 0's line speaks for all. The other ranks wait a
+    moment before exiting: ``mpiexec`` ends the whole job as soon as one rank
+    exits with an error, which would otherwise often kill rank 0 before it
+    printed (the job still ends at once, when rank 0 exits).
+    """
+    from interpretable_adv.distributed import launched_rank
+
+    if launched_rank() == 0:
+        print(line, file=sys.stderr)
+    else:
+        import time
+        time.sleep(RANK_EXIT_DELAY_S)
+    return status
 
 
 def environment_error(exc):

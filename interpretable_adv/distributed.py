@@ -38,7 +38,9 @@ import os
 
 import numpy as np
 
-COMMUNICATORS = ("naive", "flat", "hierarchical", "two_dimensional", "single_node", "non_cuda_aware", "pure_nccl")
+# ChainerMN 7.8's communicators; only ``naive`` runs on CPUs (the others move GPU arrays).
+COMMUNICATORS = ("naive", "flat", "non_cuda_aware", "pure_nccl")
+CPU_COMMUNICATORS = ("naive",)
 # Launchers set one of these to the number of processes.
 _WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
 
@@ -46,6 +48,19 @@ _WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
 def launched_under_mpi():
     """Whether this process was started by ``mpiexec`` with more than one process."""
     return any(int(os.environ.get(name, "1") or 1) > 1 for name in _WORLD_SIZE_VARIABLES)
+
+
+# ... and one of these to this process's rank.
+_WORLD_RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
+
+
+def launched_rank():
+    """This process's rank as ``mpiexec`` set it (0 when not launched by MPI); read without starting MPI."""
+    for name in _WORLD_RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
 
 
 class Distribution:
@@ -67,11 +82,16 @@ class Distribution:
     def from_config(cls, config):
         """The run's distribution: ``config['communicator']``, else ``naive``/``pure_nccl`` under mpiexec."""
         name = config.get("communicator")
+        on_cpu = not str(config.get("device")).startswith("@cupy") and not str(config.get("device")).isdigit()
         if name is None and launched_under_mpi():
-            name = "naive" if str(config.get("device")) in ("-1", "@numpy") else "pure_nccl"
+            name = "naive" if on_cpu else "pure_nccl"
         if name is None:
             return cls.single()
         from interpretable_adv.errors import UsageError
+
+        if on_cpu and name not in CPU_COMMUNICATORS:
+            raise UsageError("--communicator %s needs GPUs (--device N, one per process); on CPUs use "
+                             "--communicator naive" % name)
 
         try:
             import chainermn
@@ -118,6 +138,30 @@ class Distribution:
             return
         self.communicator.bcast_data(model)
         optimizer.is_changed(optimizer.target)   # records the parameter set: the next update is an update
+
+    def on_writer(self, function):
+        """``function()`` on rank 0 only, its outcome shared: every rank returns its value or raises its error.
+
+        For what one rank must do for all (take the output's lock, choose the
+        snapshot): a :class:`~interpretable_adv.errors.UsageError` on rank 0
+        is raised on every rank with the same message, so that all exit 2
+        (and the command line prints it once, on rank 0).
+        """
+        if not self.active:
+            return function()
+        from interpretable_adv.errors import UsageError
+
+        outcome = None
+        if self.is_writer:
+            try:
+                outcome = ("value", function())
+            except Exception as exc:   # shared, so that no rank waits for a broadcast that never comes
+                self.communicator.bcast_obj(("error", " ".join(str(exc).split())), root=0)
+                raise
+        outcome = self.communicator.bcast_obj(outcome, root=0)
+        if outcome[0] == "error":
+            raise UsageError(outcome[1])
+        return outcome[1]
 
     def sum(self, values):
         """Element-wise sum of a list of numbers over the ranks (every rank gets the result)."""

@@ -13,7 +13,11 @@ with their metadata, and loads finished runs and LMs for evaluation
 read with pickling off (:mod:`interpretable_adv.files`).
 """
 
+import collections
+import contextlib
 import datetime
+import functools
+import hashlib
 import json
 import os
 import platform
@@ -28,6 +32,7 @@ import numpy as np
 
 from interpretable_adv import __version__
 from interpretable_adv.errors import UnsafeFile, UsageError
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.files import (
     atomic_path,
     atomic_write_json,
@@ -118,11 +123,12 @@ def versions():
     return found
 
 
-def write_args_json(out, config, command, data_fingerprint=None, ranks=1):
-    """``args.json``: resolved configuration, dataset fingerprint, ranks, seed, git commit, versions, command line."""
+def write_args_json(out, config, command, data_fingerprint=None, ranks=1, inputs=None):
+    """``args.json``: resolved configuration, fingerprints of the dataset and of every input file
+    (:func:`input_fingerprints`), ranks, seed, git commit, versions, command line."""
     os.makedirs(out, exist_ok=True)
     payload = {"command": command, "config": config, "seed": config.get("seed"),
-               "data_fingerprint": data_fingerprint, "ranks": ranks,
+               "data_fingerprint": data_fingerprint, "inputs": inputs or {}, "ranks": ranks,
                "git_commit": git_commit(), "versions": versions(), "argv": sys.argv,
                "time": datetime.datetime.now().isoformat(timespec="seconds")}
     atomic_write_json(os.path.join(out, "args.json"), payload)
@@ -132,6 +138,51 @@ def write_args_json(out, config, command, data_fingerprint=None, ranks=1):
 def data_fingerprint(data):
     """What identifies a prepared dataset's content: ``iadv prepare``'s fingerprint, else the vocabulary hash."""
     return data.stats.get("fingerprint") or data.vocab.hash
+
+
+# Configuration keys that name a file the run reads (its model is built from it): fingerprinted in args.json,
+# so that a resume refuses an input replaced since the run started.
+INPUT_FILE_KEYS = ("pretrained", "init", "lm_term")
+
+
+def file_fingerprint(path):
+    """SHA-256 and size of a file's bytes (read once per version of the file: size, mtime and inode)."""
+    info = os.stat(path)
+    return dict(_fingerprint(os.path.abspath(path), info.st_size, info.st_mtime_ns, info.st_ino))
+
+
+@functools.lru_cache(maxsize=32)
+def _fingerprint(path, size, mtime_ns, inode):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return (("sha256", digest.hexdigest()), ("bytes", size))
+
+
+def input_fingerprints(config):
+    """``{key: {"path", "sha256", "bytes"}}`` of the input files of ``config`` (:data:`INPUT_FILE_KEYS`) that exist."""
+    found = {}
+    for key in INPUT_FILE_KEYS:
+        path = config.get(key)
+        if path and os.path.isfile(path):
+            found[key] = dict(file_fingerprint(path), path=path)
+    return found
+
+
+def _changed_inputs(saved_inputs, config):
+    """One description per input file whose content differs from the fingerprint saved with the run."""
+    changed = []
+    for key, saved in sorted((saved_inputs or {}).items()):
+        path = config.get(key)
+        if not isinstance(saved, dict) or not path or not os.path.isfile(path):
+            continue   # a changed or missing path is reported as a setting, or by the loader
+        now = file_fingerprint(path)
+        if now["sha256"] != saved.get("sha256"):
+            changed.append("%s %s (its content changed since the run started: sha256 %s, %d bytes; saved %s, %s "
+                           "bytes)" % (flag_of(key), path, now["sha256"][:12], now["bytes"],
+                                       str(saved.get("sha256"))[:12], saved.get("bytes")))
+    return changed
 
 
 SNAPSHOT_PATTERN = re.compile(r"^snapshot_iter_(\d+)$")
@@ -145,15 +196,17 @@ def snapshots_in(directory):
     return [os.path.join(directory, name) for _, name in sorted(found, reverse=True)]
 
 
-def check_resume(config, command, data, ranks=1):
+def check_resume(config, command, data, ranks=1, read_snapshot=True):
     """Refuse (UsageError) to continue a run whose experiment settings differ from ``config``'s.
 
     A run is continued when ``--resume`` names a snapshot, or when ``--out``
     already holds snapshots; its ``args.json`` (beside the snapshot) is then
     compared with the new configuration. Keys in
     :data:`~interpretable_adv.presets.schema.NON_EXPERIMENT_KEYS` may differ;
-    any other key, the command or the dataset's fingerprint may not. Nothing
-    is written or removed here.
+    any other key, the command, the dataset's fingerprint or the content of
+    an input file (:data:`INPUT_FILE_KEYS`) may not. ``read_snapshot=False``
+    skips reading ``--resume`` in full (done moments before). Nothing is
+    written or removed here.
     """
     out = config["out"]
     if os.path.exists(out) and not os.path.isdir(out):
@@ -162,7 +215,8 @@ def check_resume(config, command, data, ranks=1):
     if resume:
         if not os.path.isfile(resume):
             raise UsageError("--resume %s: no such snapshot file" % resume)
-        check_npz(resume, "--resume")   # readable, and no pickled object, before anything is written
+        if read_snapshot:
+            check_npz(resume, "--resume")   # readable, and no pickled object, before anything is written
         saved_path = os.path.join(os.path.dirname(os.path.abspath(resume)), "args.json")
     elif snapshots_in(out):
         saved_path = os.path.join(out, "args.json")
@@ -190,6 +244,7 @@ def check_resume(config, command, data, ranks=1):
     saved_data = saved.get("data_fingerprint")
     if saved_data is not None and saved_data != data_fingerprint(data):
         differences.append("--data %s (another dataset than the saved run's %s)" % (config["data"], old.get("data")))
+    differences += _changed_inputs(saved.get("inputs"), config)
     if differences:
         raise UsageError("%s holds a run with other settings; resuming would mix two experiments. Differences: %s. "
                          "Use another --out, or remove the old run to start over"
@@ -205,12 +260,12 @@ def _show(value):
 
 
 def open_run(config, command, dist=None):
-    """Device, prepared data and the snapshot to resume from (or None), every check done, nothing written.
+    """Device and prepared data of a run, every check done, nothing written.
 
     Checks the device, the dataset, and (when ``--out`` holds a run to
-    continue) that the run's saved settings match (:func:`check_resume`).
-    The trainer then builds what depends on the data, checks that too, and
-    calls :func:`record_run` before its first write.
+    continue) that the run's saved settings and inputs match
+    (:func:`check_resume`). The trainer then builds what depends on the data,
+    checks that too, and enters :func:`record_run` before its first write.
     """
     from interpretable_adv.data import PreparedData
 
@@ -220,20 +275,56 @@ def open_run(config, command, dist=None):
     device = get_device(device_spec)
     data = PreparedData(config["data"])
     check_resume(config, command, data, dist.size if dist is not None else 1)
-    snapshot = config.get("resume") or newest_readable_snapshot(config["out"])
+    resume = choose_snapshot(config)
     set_seed(config["seed"], device)
-    return device, data, snapshot
+    return device, data, resume
 
 
-def record_run(config, command, data, dist=None):
-    """The run's first writes: remove temporaries a killed run left in ``--out``, write ``args.json``.
+ResumePoint = collections.namedtuple("ResumePoint", "snapshot seen")
+ResumePoint.__doc__ = "The snapshot a run resumes from (or None) and the snapshots ``--out`` held when it was chosen."
 
-    In a data-parallel run only rank 0 writes.
+
+def choose_snapshot(config):
+    """``--resume``, else the newest readable snapshot in ``--out`` (:func:`newest_readable_snapshot`)."""
+    seen = tuple(snapshots_in(config["out"]))
+    return ResumePoint(config.get("resume") or newest_readable_snapshot(config["out"]), seen)
+
+
+@contextlib.contextmanager
+def record_run(config, command, data, dist=None, resume=None):
+    """Hold ``--out``'s lock while the run writes; yields the snapshot to resume from (or None).
+
+    On entry: the lock (:class:`~interpretable_adv.locking.OutputLock`; a
+    second writer is refused in one line, before it writes anything), then,
+    if another run wrote snapshots into ``--out`` since :func:`open_run`
+    chose ``resume``, the resume check and the choice once more; then the
+    run's first writes: remove temporaries a killed run left, write
+    ``args.json`` with the fingerprints of the dataset and of the input
+    files. In a data-parallel run rank 0 does all of this and shares the
+    outcome (every rank resumes from the same snapshot, or every rank refuses).
     """
-    if dist is not None and not dist.is_writer:
-        return
-    remove_stale_temporaries(config["out"], log=warn)
-    write_args_json(config["out"], config, command, data_fingerprint(data), dist.size if dist is not None else 1)
+    ranks = dist.size if dist is not None else 1
+    lock = OutputLock(config["out"])
+
+    def claim():
+        lock.acquire()
+        try:
+            point = resume
+            if point is None or tuple(snapshots_in(config["out"])) != point.seen:
+                check_resume(config, command, data, ranks, read_snapshot=False)
+                point = choose_snapshot(config)
+            snapshot = point.snapshot
+            remove_stale_temporaries(config["out"], log=warn)
+            write_args_json(config["out"], config, command, data_fingerprint(data), ranks, input_fingerprints(config))
+        except BaseException:
+            lock.release()
+            raise
+        return snapshot
+
+    try:
+        yield claim() if dist is None else dist.on_writer(claim)   # every rank: rank 0's snapshot
+    finally:
+        lock.release()
 
 
 def run_trainer(trainer, snapshot=None, extra_extensions=()):
@@ -299,7 +390,8 @@ def save_arrays_with_meta(path, arrays, meta):
         target["meta/" + key] = np.asarray(json.dumps(value) if not isinstance(value, str) else value)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp:
-        np.savez(tmp, **target)
+        with open(tmp, "wb") as f:   # a file object: np.savez would append ".npz" to a name without it
+            np.savez(f, **target)
 
 def read_meta(path, what=None):
     """The ``meta/`` entries of a file written by :func:`save_model_with_meta` (read without pickling)."""

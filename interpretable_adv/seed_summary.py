@@ -21,9 +21,17 @@ import numpy as np
 from interpretable_adv.perturbation import ADVERSARIAL_METHODS, ADVERSARIAL_RUNS, RUN_TITLES
 from interpretable_adv.runs import check_output_dir, data_dir_of_runs
 from interpretable_adv.table1 import HEADLINE, PAPER_TABLE1, VARIANTS
-from interpretable_adv.table3 import DEGENERATE_SHARE, is_paper_imdb, paper_cell, table3, table3_rows
+from interpretable_adv.table3 import (
+    DEGENERATE_SHARE,
+    is_paper_imdb,
+    paper_cell,
+    reference_vocabulary,
+    table3,
+    table3_rows,
+)
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.plots import save_figure
 
 
@@ -45,9 +53,13 @@ def mean_sd(values):
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def summarize_table3(seeds):
-    """Per Table 3 row: each seed's test/dev accuracy and majority share, their mean and sd, degenerate seeds."""
-    per_seed = {seed: {row["run"]: row for row in table3(path)} for seed, path in seeds.items()}   # own extras
+def summarize_table3(seeds, vocab_hash=None, data_dir=None):
+    """Per Table 3 row: each seed's test/dev accuracy and majority share, their mean and sd, degenerate seeds.
+
+    With ``vocab_hash``, a run trained on another vocabulary is refused (naming it).
+    """
+    per_seed = {seed: {row["run"]: row for row in table3(path, vocab_hash, data_dir)}   # own extras
+                for seed, path in seeds.items()}
     rows = []
     for name, title, paper in table3_rows(*seeds.values()):
         cells = {seed: per_seed[seed][name] for seed in seeds
@@ -70,7 +82,7 @@ def summarize_table1(seeds):
     for seed, path in seeds.items():
         result = os.path.join(path, "eval", "results.json")
         if os.path.isfile(result):
-            tables[seed] = read_json(result, "evaluation results")["table1"]
+            tables[seed] = read_table1(result)
     if not tables:
         return None
     out = {"seeds": sorted(tables), "original": {}}
@@ -83,8 +95,37 @@ def summarize_table1(seeds):
         out[method] = {}
         for variant in VARIANTS:
             out[method][variant] = {key: _stat([p[variant][key] for p in present.values()], list(present))
-                                    for key in ("perplexity", "gap", "words_changed", "flip_rate")}
+                                    for key in TABLE1_KEYS}
     return out
+
+
+def read_table1(path):
+    """The ``table1`` of an ``iadv evaluate`` results file, every figure the summary reads checked (UsageError)."""
+    result = read_json(path, "evaluation results")
+    table = result.get("table1") if isinstance(result, dict) else None
+    problem = None
+    if not isinstance(table, dict) or not isinstance(table.get("original"), dict) \
+            or "perplexity" not in table["original"]:
+        problem = "no table1 with the original reviews' perplexity"
+    else:
+        for method in ADVERSARIAL_RUNS:
+            if method not in table:
+                continue
+            for variant in VARIANTS:
+                cell = table[method].get(variant) if isinstance(table[method], dict) else None
+                missing = [k for k in TABLE1_KEYS if not isinstance(cell, dict) or k not in cell]
+                if missing:
+                    problem = "table1 %s/%s lacks %s" % (method, variant, ", ".join(missing))
+                    break
+            if problem:
+                break
+    if problem:
+        raise UsageError("%s: not the results.json of `iadv evaluate` (%s); rerun `iadv evaluate` for that seed"
+                         % (path, problem))
+    return table
+
+
+TABLE1_KEYS = ("perplexity", "gap", "words_changed", "flip_rate")
 
 
 def _stat(values, seeds):
@@ -200,7 +241,8 @@ def summarize(runs_dir, out=None, data_dir=None):
     comparable = data_dir is not None and is_paper_imdb(data_dir)
     out = out or os.path.join(runs_dir, "eval")
     check_output_dir(out)
-    rows = summarize_table3(seeds)
+    vocab_hash, reference = reference_vocabulary(data_dir, *seeds.values())
+    rows = summarize_table3(seeds, vocab_hash, reference)
     table1 = summarize_table1(seeds)
     sample = None
     if table1 is not None:
@@ -208,7 +250,12 @@ def summarize(runs_dir, out=None, data_dir=None):
         sample = read_json(first, "evaluation results").get("sample")
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
                "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
-    os.makedirs(out, exist_ok=True)
+    with OutputLock(out):
+        _write_summary(out, summary, rows, table1, comparable, sample)
+    return summary
+
+
+def _write_summary(out, summary, rows, table1, comparable, sample):
     remove_stale_temporaries(out)
     atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
     if table1 is not None:
@@ -219,4 +266,3 @@ def summarize(runs_dir, out=None, data_dir=None):
         for seed in row["degenerate_seeds"]:
             print("warning: seed %d %s predicts one class for > %d%% of the test reviews (degenerate)"
                   % (seed, row["run"], 100 * DEGENERATE_SHARE), file=sys.stderr)
-    return summary

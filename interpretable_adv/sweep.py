@@ -20,6 +20,7 @@ import numpy as np
 
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.plots import save_figure
 from interpretable_adv.perturbation import ADVERSARIAL_METHODS, DEFAULT_EPS, METHOD_TITLES
 from interpretable_adv.table3 import is_degenerate
@@ -145,6 +146,12 @@ def write_sweep_report(sweep_dir, reference_runs=()):
             result = read_json(path, "run results")
             reference[label] = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"]}
     chosen, mean_dev, best = choose_scale(grid)
+    with OutputLock(sweep_dir, "sweep directory"):
+        _write_report(sweep_dir, grid, controls, chosen, mean_dev, best, reference)
+    return chosen
+
+
+def _write_report(sweep_dir, grid, controls, chosen, mean_dev, best, reference):
     atomic_write_text(os.path.join(sweep_dir, "sweep.md"), sweep_markdown(grid, controls, chosen, mean_dev, best,
                                                                           reference))
     plot_sweep(grid, chosen, os.path.join(sweep_dir, "sweep.png"), reference)
@@ -152,7 +159,6 @@ def write_sweep_report(sweep_dir, reference_runs=()):
                       {"grid": {m: {str(s): c for s, c in v.items()} for m, v in grid.items()}, "controls": controls,
                        "reference": reference, "mean_dev": {str(s): v for s, v in mean_dev.items()},
                        "best_scale_per_method": best, "chosen_scale": chosen})
-    return chosen
 
 
 def main(argv=None):

@@ -8,6 +8,7 @@ paper's figures are shown only for runs on the paper's IMDB split.
 
 import os
 
+from interpretable_adv.errors import UsageError
 from interpretable_adv.files import read_json
 
 TABLE3_ROWS = (("baseline", "Baseline", 89.83), ("pretrained", "Pretrained", 92.69),
@@ -45,12 +46,17 @@ def is_degenerate(majority_share):
     return majority_share is not None and majority_share > DEGENERATE_SHARE
 
 
-def table3(runs_dir):
-    """Table 3 rows of one set of runs: test and best dev accuracy (%), test majority-class share."""
+def table3(runs_dir, vocab_hash=None, data_dir=None):
+    """Table 3 rows of one set of runs: test and best dev accuracy (%), test majority-class share.
+
+    With ``vocab_hash`` (of the run set's dataset ``data_dir``), a run
+    trained on another vocabulary is refused (UsageError naming it): its
+    accuracy is on other data and may not be averaged in.
+    """
     rows = []
     for name, title, paper in table3_rows(runs_dir):
         path = os.path.join(runs_dir, name, "results.json")
-        result = read_json(path, "run results") if os.path.isfile(path) else None
+        result = read_run_results(path, vocab_hash, data_dir) if os.path.isfile(path) else None
         majority = None if result is None else result.get("test_majority_share")
         rows.append({"run": name, "model": title, "paper": paper,
                      "test_accuracy": None if result is None else 100 * result["test_accuracy"],
@@ -58,6 +64,40 @@ def table3(runs_dir):
                      else 100 * result["dev_accuracy_best"],
                      "majority_share": majority, "degenerate": is_degenerate(majority)})
     return rows
+
+
+RESULT_KEYS = ("test_accuracy", "dev_accuracy_best")
+
+
+def read_run_results(path, vocab_hash=None, data_dir=None):
+    """A run's ``results.json``, checked: a dict with :data:`RESULT_KEYS`, on ``vocab_hash``'s vocabulary."""
+    result = read_json(path, "run results")
+    if not isinstance(result, dict) or any(key not in result for key in RESULT_KEYS):
+        raise UsageError("%s: not the results.json of `iadv train` (needs %s); remove the run or rerun it"
+                         % (path, ", ".join(RESULT_KEYS)))
+    trained_on = result.get("vocab_hash")
+    if vocab_hash is not None and trained_on is not None and trained_on != vocab_hash:
+        raise UsageError("%s was trained on another vocabulary (hash %s) than the run set's dataset %s (%s): its "
+                         "accuracy is on other data and cannot be tabulated with the others; move it out of the "
+                         "run set" % (os.path.dirname(path), str(trained_on)[:12], data_dir or "", vocab_hash[:12]))
+    return result
+
+
+def reference_vocabulary(data_dir, *runs_dirs):
+    """``(hash, what)``: the vocabulary every run of ``runs_dirs`` must have been trained on, for
+    :func:`table3`: ``data_dir``'s when that dataset is here, else the first run's (so that the runs at
+    least agree among themselves); ``(None, None)`` when neither is known."""
+    if data_dir is not None and os.path.isfile(os.path.join(data_dir, "vocab.json")):
+        from interpretable_adv.data import PreparedData
+        return PreparedData(data_dir).vocab.hash, data_dir
+    for runs_dir in runs_dirs:
+        for name, _, _ in table3_rows(runs_dir):
+            path = os.path.join(runs_dir, name, "results.json")
+            if os.path.isfile(path):
+                trained_on = read_run_results(path).get("vocab_hash")
+                if trained_on:
+                    return trained_on, "of %s" % os.path.dirname(path)
+    return None, None
 
 
 def paper_cell(value):

@@ -74,3 +74,15 @@ def adversarial_updater(iterator, optimizer, device, method, neighbors=None, adv
 
     return AdversarialUpdater(iterator, optimizer, device, Perturbation(method, eps, **perturbation_settings),
                               adv_weight=adv_weight, neighbors=neighbors, dropout_masks=dropout_masks)
+
+
+def invoke(argv, capsys):
+    """The real ``iadv`` entry point on ``argv`` -> (exit status, stdout, stderr), argparse's SystemExit included."""
+    from interpretable_adv.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

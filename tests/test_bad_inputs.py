@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from interpretable_adv.cli import main
+from tests.helpers import invoke
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MARKER_NAME = "PAYLOAD_RAN"
@@ -56,16 +57,6 @@ def tree_state(root):
             info = os.lstat(path)
             state[os.path.relpath(path, root)] = (info.st_size if name in files else -1, info.st_mtime_ns)
     return state
-
-
-def invoke(argv, capsys):
-    """``main(argv)`` -> (exit status, stdout, stderr), argparse's SystemExit included."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -142,12 +133,49 @@ def world(tmp_path_factory, synthetic_prepared, synthetic_raw):
     (files / "big_cutoffs.json").write_text(json.dumps(big_cutoffs))
     (files / "bad.log").write_text("this is not an upstream log\n")
     (root / "empty").mkdir()
+
+    # issue 21: a run set mixing vocabularies, a seed whose Table 1 lacks keys, upstream inputs with bad values
+    other_run = str(root / "other_run")   # a baseline trained on the other vocabulary
+    train_classifier(resolve_config(Args(data=other_data, out=other_run, method="baseline"), "train"))
+    mixed = root / "mixed_runs"   # runs/ plus an advt row trained on other_data
+    shutil.copytree(str(runs), str(mixed))
+    shutil.copytree(other_run, str(mixed / "advt"))
+    mixed_seeds = root / "mixed_seeds"
+    mixed_seeds.mkdir()
+    os.symlink(str(runs), str(mixed_seeds / "seed0"))
+    os.symlink(str(mixed), str(mixed_seeds / "seed1"))
+    keyless = root / "keyless_seeds"   # seed0's eval/results.json has no Table 1 figures
+    shutil.copytree(str(runs), str(keyless / "seed0"))
+    (keyless / "seed0" / "eval").mkdir()
+    (keyless / "seed0" / "eval" / "results.json").write_text(json.dumps({"table1": {"original": {}}}))
+    with np.load(str(runs / "lm" / "lm.npz")) as z:
+        lstm = {k: z[k] for k in z.files if k.startswith("rnn/")}
+        embed = z["embed/W"]
+    np.savez(str(files / "upstream_good.npz"), **lstm, **{"embed/W": embed})
+    np.savez(str(files / "upstream_nan.npz"), **lstm, **{"embed/W": np.full_like(embed, np.nan)})
+    (files / "binary_vocab.txt").write_bytes(bytes(range(256)) * 4)
+    log = ("vocab:87008\n"
+           "2024-01-01 10:00:00,000 : MainThread : INFO : epoch:0\n"
+           "2024-01-01 10:00:10,000 : MainThread : INFO :  [dev] accuracy:80.0\n"
+           "2024-01-01 10:00:20,000 : MainThread : INFO :  [test] accuracy:79.5\n")
+    (files / "twice.log").write_text(log + log.split("\n", 1)[1])
+    (files / "bad_time.log").write_text(log.replace("2024-01-01 10:00:10", "2024-13-45 25:61:10"))
+    (files / "nan.log").write_text(log.replace("accuracy:80.0", "accuracy:nan"))
+    for name, dev, test in (("nan_ckpt", "nan", "50.0"), ("inf_ckpt", "80.0", "inf"), ("big_ckpt", "180.0", "50")):
+        (files / name).mkdir()
+        (files / name / ("iadvt_0_dev_acc_%s_test_acc_%s.model" % (dev, test))).write_bytes(b"")
+    (files / "twin_ckpt").mkdir()
+    for dev in ("80.0", "81.0"):
+        (files / "twin_ckpt" / ("iadvt_0_dev_acc_%s_test_acc_79.0.model" % dev)).write_bytes(b"")
+    (root / "a_directory").mkdir()
     return {"root": str(root), "data": synthetic_prepared, "other_data": other_data, "runs": str(runs),
             "lm": str(runs / "lm" / "lm.npz"), "marker": marker, "hostile": str(hostile),
             "evil_lm": evil_lm, "evil_meta_lm": evil_meta_lm, "evil_snapshot": evil_snapshot,
             "evil_runs": str(evil_runs), "evil_autoload": str(evil_autoload), "corrupt_args": str(corrupt_args),
             "evil_checkpoint": evil_checkpoint, "seeds": str(seeds), "files": str(files),
-            "empty": str(root / "empty"), "out": str(root / "new_out"), "raw": synthetic_raw}
+            "empty": str(root / "empty"), "out": str(root / "new_out"), "raw": synthetic_raw,
+            "mixed": str(mixed), "mixed_seeds": str(mixed_seeds), "keyless_seeds": str(keyless),
+            "a_directory": str(root / "a_directory")}
 
 
 TRAIN = "train --preset tiny --data {data} -o {out} --no-progress"
@@ -308,6 +336,32 @@ CASES = [
     ("prepare {raw} --out {out} --min-df 0 --quiet", "--min-df"),
     ("prepare {raw} --out {raw} --force --quiet", "source"),
     ("prepare {files}/nowhere --out {out} --quiet", "nowhere"),
+    # issue 21, item 2: an output that is a directory
+    ("import-upstream-lm {files}/upstream_good.npz --data {data} --upstream-vocab {data} -o {a_directory}",
+     "is a directory"),
+    # item 3: a run trained on another vocabulary in the set (summarize and --table3-only refuse, as evaluate does)
+    ("summarize --runs {mixed_seeds} -o {out}", "advt was trained on another vocabulary"),
+    ("evaluate --runs {mixed} --data {data} -o {out} --table3-only", "advt was trained on another vocabulary"),
+    ("evaluate --runs {mixed} --data {data} --lm {lm} -o {out} --no-progress --sample 5", "another vocabulary"),
+    # item 4: bad values on the upstream side
+    ("import-upstream-lm {files}/upstream_nan.npz --data {data} --upstream-vocab {data} -o {out}/lm.npz",
+     "non-finite"),
+    ("compare-upstream --ours {runs}/spgd --upstream {files}/nan_ckpt -o {out}", "not an accuracy"),
+    ("compare-upstream --ours {runs}/spgd --upstream {files}/inf_ckpt -o {out}", "not an accuracy"),
+    ("compare-upstream --ours {runs}/spgd --upstream {files}/big_ckpt -o {out}", "not an accuracy"),
+    ("compare-upstream --ours {runs}/spgd --upstream {files}/twin_ckpt -o {out}", "second checkpoint"),
+    ("compare-upstream --ours {runs}/spgd --upstream {files}/nan.log -o {out}", "not an accuracy"),
+    ("compare-upstream --ours {runs}/spgd --upstream {files}/twice.log -o {out}", "second 'epoch:0'"),
+    # item 5: the last tracebacks
+    (TRAIN + " --communicator pure_nccl", "--communicator pure_nccl needs GPUs"),
+    (PRETRAIN + " --communicator flat", "--communicator flat needs GPUs"),
+    ("summarize --runs {keyless_seeds} -o {out}", "not the results.json of `iadv evaluate`"),
+    ("compare-upstream --ours {runs}/spgd --upstream {files}/bad_time.log -o {out}", "impossible date"),
+    ("import-upstream-lm {files}/upstream_good.npz --data {data} --upstream-vocab {files}/binary_vocab.txt "
+     "-o {out}/lm.npz", "not a UTF-8 text file"),
+    # item 6: a flag that needs another
+    (TRAIN + " --method advt --lm-weight 0.5", "--lm-weight: only used with --lm-term"),
+    (TRAIN + " --method spgd --lm-input tied", "--lm-input: only used with --lm-term"),
     # iadv synthetic
     ("synthetic --out {out} --noise 2", "--noise"),
     ("synthetic --out {out} --train -1", "--train"),
@@ -376,9 +430,10 @@ def test_resume_of_a_run_saved_before_the_equation9_keys(world, tmp_path, capsys
     saved = json.load(open(path))
     for key in ("lm_term", "lm_weight", "lm_input"):
         del saved["config"][key]
+    json.dump(dict(saved, config=dict(saved["config"], lm_weight=0.5)), open(path, "w"))
+    code, _, err = invoke(_train_argv(world, run), capsys)
+    assert code == 2 and "--lm-weight 1.0 (saved 0.5)" in err, err
     json.dump(saved, open(path, "w"))
-    code, _, err = invoke(_train_argv(world, run, "--lm-weight", "0.5"), capsys)
-    assert code == 2 and "--lm-weight 0.5 (saved 1.0)" in err, err
     code, _, err = invoke(_train_argv(world, run), capsys)
     assert code == 0, err[-2000:]
 
@@ -487,3 +542,130 @@ def test_a_stage_counts_as_done_only_when_its_results_file_parses(tmp_path):
     assert json.loads(marker.read_text()) == {}
     assert "[done] demo" in result.stdout   # the parsing file did: the second stage did not run
     assert (tmp_path / "runs" / "logs" / "demo.log").read_text() == "ran\n"
+
+
+# --------------------------------------------------------------------------- issue 21: inputs that change under a run
+
+
+def _replace_keeping_format(path, key="embed/W"):
+    """Rewrite the .npz ``path`` with ``key`` changed (still loadable, another SHA-256)."""
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays[key] = arrays[key] + 0.5
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.fixture(scope="module")
+def conditional_lm(world, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("clm") / "clm")
+    code = main(["pretrain", "--preset", "tiny", "--data", world["data"], "-o", out, "--no-progress", "--test",
+                 "--conditional", "--init", world["lm"]])
+    assert code == 0
+    return os.path.join(out, "lm.npz")
+
+
+@pytest.mark.parametrize("flag", ["--pretrained", "--lm-term", "--init"])
+def test_a_resume_whose_input_file_changed_is_refused_naming_the_file(world, conditional_lm, tmp_path, capsys,
+                                                                     flag):
+    """args.json keeps each input's SHA-256; the input replaced between kill and resume is refused, the
+    same input resumes."""
+    copy = str(tmp_path / "input.npz")
+    shutil.copy(conditional_lm if flag == "--lm-term" else world["lm"], copy)
+    run = str(tmp_path / "run")
+    if flag == "--init":
+        argv = ["pretrain", "--preset", "tiny", "--data", world["data"], "-o", run, "--no-progress", "--test",
+                "--conditional", "--init", copy]
+    else:
+        argv = _train_argv(world, run, "--snapshot-interval", "3")
+        argv[argv.index("--method") + 1] = "advt"
+        if flag == "--lm-term":
+            argv += ["--lm-term", copy]
+        else:
+            argv[argv.index("--pretrained") + 1] = copy
+    assert invoke(argv, capsys)[0] == 0
+    saved = json.load(open(os.path.join(run, "args.json")))["inputs"]
+    key = flag[2:].replace("-", "_")
+    assert saved[key]["path"] == copy and len(saved[key]["sha256"]) == 64
+    assert invoke(argv, capsys)[0] == 0   # unchanged input: the finished run resumes (and ends at once)
+    _replace_keeping_format(copy)
+    before = tree_state(str(tmp_path))
+    code, _, err = invoke(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "%s %s (its content changed since the run started" % (flag, copy) in lines[0], lines[0]
+    assert tree_state(str(tmp_path)) == before
+
+
+# --------------------------------------------------------------------------- issue 21: writers that rename
+
+
+def test_an_output_without_extension_gets_exactly_that_name_and_nothing_else(world, tmp_path, capsys):
+    """import-upstream-lm -o mylm used to leave a 0-byte mylm and the checkpoint in a hidden temporary."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code, stdout, err = invoke(["import-upstream-lm", os.path.join(world["files"], "upstream_good.npz"), "--data",
+                                world["data"], "--upstream-vocab", world["data"], "-o", str(out / "mylm")], capsys)
+    assert code == 0, err
+    assert os.listdir(str(out)) == ["mylm"]
+    with np.load(str(out / "mylm")) as z:
+        assert z["embed/W"].shape[0] > 0 and "meta/vocab_hash" in z.files
+
+
+def test_a_figure_without_extension_is_a_png_of_exactly_that_name(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from interpretable_adv.plots import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, str(tmp_path / "figure"))
+    assert os.listdir(str(tmp_path)) == ["figure"]
+    assert open(str(tmp_path / "figure"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_error_lines_name_the_users_path_not_our_temporary():
+    from interpretable_adv.files import user_path
+
+    assert user_path("/a/.out.tmp-hw2863w1") == "/a/out"
+    assert user_path("/a/.out.tmp-hw2863w1/train.npz") == "/a/out/train.npz"
+    assert user_path("runs/x/.results.json.tmp-ab12.json") == "runs/x/results.json"
+    assert user_path("/a/.hidden/file") == "/a/.hidden/file"
+
+
+def test_an_os_error_on_our_temporary_is_reported_with_the_users_path(monkeypatch, capsys):
+    import errno
+
+    import interpretable_adv.commands.summarize as summarize
+
+    def full_disk(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/runs/.out.tmp-hw2863w1")
+
+    monkeypatch.setattr(summarize, "run", full_disk)
+    code, _, err = invoke(["summarize"], capsys)
+    assert code == 2 and err == "iadv summarize: error: No space left on device (/data/runs/out)\n"
+
+
+@pytest.mark.parametrize("writer", ["text", "arrays", "figure"])
+def test_every_atomic_writer_refuses_a_directory_target_and_leaves_nothing(tmp_path, writer):
+    from interpretable_adv.errors import UsageError
+    from interpretable_adv.files import atomic_write_text
+    from interpretable_adv.runs import save_arrays_with_meta
+
+    target = tmp_path / "target"
+    target.mkdir()
+    with pytest.raises(UsageError, match="is a directory"):
+        if writer == "text":
+            atomic_write_text(str(target), "x")
+        elif writer == "arrays":
+            save_arrays_with_meta(str(target), {"a": np.zeros(2)}, {"vocab_hash": "h"})
+        else:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            from interpretable_adv.plots import save_figure
+            save_figure(plt.figure(), str(target))
+    assert os.listdir(str(tmp_path)) == ["target"] and os.listdir(str(target)) == []

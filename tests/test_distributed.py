@@ -102,3 +102,31 @@ def test_resume_with_another_global_batch_is_refused(synthetic_prepared, tmp_pat
                     "3", "--no-progress", "--communicator", "naive", check=False)
     assert result.returncode != 0
     assert "global batch 2 x --batchsize 16 (saved 1 x 16)" in result.stderr
+
+
+def test_a_locked_out_is_refused_once_and_every_rank_exits_2(synthetic_prepared, tmp_path):
+    """Only rank 0 takes --out's lock; its refusal reaches every rank, and the line is printed once."""
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, os.path.join(HERE, "lock_holder.py"), str(out), "--", "iadv", "train",
+                               "-o", str(out)], env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().startswith("held ")
+        result = mpirun(2, os.path.join(BIN, "iadv"), "train", "--preset", "tiny", "--data", synthetic_prepared, "-o",
+                        str(out), "--method", "baseline", "--no-progress", "--test", "--communicator", "naive",
+                        check=False)
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.count("iadv train: error: --out %s: in use by PID %d" % (out, holder.pid)) == 1, \
+        result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert os.listdir(out) == []   # nothing written by any rank (and the holder's lock file is gone)
+
+
+def test_a_gpu_communicator_on_cpus_is_one_line_printed_once(synthetic_prepared, tmp_path):
+    result = mpirun(2, os.path.join(BIN, "iadv"), "train", "--preset", "tiny", "--data", synthetic_prepared, "-o",
+                    str(tmp_path / "run"), "--no-progress", "--test", "--communicator", "pure_nccl", check=False)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.count("--communicator pure_nccl needs GPUs") == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "run")

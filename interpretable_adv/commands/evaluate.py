@@ -18,6 +18,7 @@ from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.lm_term import LMTerm
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.perturbation import ADVERSARIAL_RUNS
 from interpretable_adv.presets.schema import add_device_flag, flag_type
 from interpretable_adv.runs import (
@@ -39,7 +40,13 @@ from interpretable_adv.table1 import (
     table1_figures,
     table1_markdown,
 )
-from interpretable_adv.table3 import degenerate_warnings, is_paper_imdb, table3, table3_markdown
+from interpretable_adv.table3 import (
+    degenerate_warnings,
+    is_paper_imdb,
+    reference_vocabulary,
+    table3,
+    table3_markdown,
+)
 
 HELP = "Table 3 from the runs and Table 1 (LM perplexity of adversarial examples)"
 
@@ -68,11 +75,11 @@ def run(args):
                          % (args.runs, args.runs, ",".join(RUN_NAMES), describe_runs()))
     if args.table3_only:
         check_output_dir(out)
-        rows = table3(args.runs)
-        for line in degenerate_warnings(rows, args.runs.rstrip("/") + "/"):
-            print(line, file=sys.stderr)
-        os.makedirs(out, exist_ok=True)
-        atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, is_paper_imdb(data)))
+        rows = table3(args.runs, *reference_vocabulary(data, args.runs))
+        with OutputLock(out):
+            for line in degenerate_warnings(rows, args.runs.rstrip("/") + "/"):
+                print(line, file=sys.stderr)
+            atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, is_paper_imdb(data)))
     else:
         evaluate_runs(args.runs, lm, data, out, args.sample, args.seed, args.device, args.progress)
     for name in ("table3.md",) if args.table3_only else ("table3.md", "table1.md"):
@@ -86,12 +93,10 @@ def run(args):
 def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_spec=-1, progress=True):
     """Table 3 and Table 1 of ``runs_dir`` into ``out``; every input is checked before the work starts,
     and the outputs are written (atomically) only when everything is computed."""
-    from tqdm import tqdm
-
     check_output_dir(out)
     device = get_device(device_spec)
     data = PreparedData(data_dir)
-    rows = table3(runs_dir)
+    rows = table3(runs_dir, data.vocab.hash, data_dir)
     comparable = is_paper_imdb(data_dir)
     methods = [m for m in ADVERSARIAL_RUNS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
     if not methods:
@@ -99,12 +104,21 @@ def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_s
     lm = load_lm(lm_path, data, device)
     runs = {method: load_run(os.path.join(runs_dir, method), data, device) for method in methods}
     lm_terms = {method: LMTerm.from_config(runs[method][1], data, device) for method in methods}
+    with OutputLock(out):   # every input checked: from here on this process is the only writer of out
+        return _evaluate_into(out, runs_dir, lm_path, data, device, rows, comparable, runs, lm, lm_terms,
+                              sample, seed, progress)
+
+
+def _evaluate_into(out, runs_dir, lm_path, data, device, rows, comparable, runs, lm, lm_terms, sample, seed,
+                   progress):
+    from tqdm import tqdm
+
     for line in degenerate_warnings(rows, runs_dir.rstrip("/") + "/"):
         print(line, file=sys.stderr)
     test = data.split("test")
     indices = sample_indices(len(test), sample, seed)
     records_by_method, reviews = {}, None
-    for method in methods:
+    for method in runs:
         model, config = runs[method]
         dataset = ReviewDataset(test, config.get("max_length"), indices)
         reviews = [dataset[i] for i in range(len(dataset))]
@@ -127,7 +141,6 @@ def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_s
     results = {"table1": table, "table3": rows, "sample": len(reviews), "seed": seed, "headline": HEADLINE,
                "comparable_to_paper": comparable,
                "definitions": DEFINITIONS, "lm": lm_path, "runs": runs_dir}
-    os.makedirs(out, exist_ok=True)
     remove_stale_temporaries(out)
     atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
     atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table, len(reviews), seed, comparable))

@@ -127,15 +127,22 @@ def train_classifier(config, extra_extensions=()):
     """
     out = config["out"]
     dist = Distribution.from_config(config)
-    device, data, snapshot = open_run(config, "train", dist)
+    device, data, resume = open_run(config, "train", dist)
     check_with_data(config, data)
     trainer, parts = build_classifier_trainer(config, data, device, dist)
-    record_run(config, "train", data, dist)
-    model, model_loss, neighbors, train = parts.model, parts.model_loss, parts.neighbors, parts.train
-    wall = run_trainer(trainer, snapshot, extra_extensions)
-    if not dist.is_writer:
-        return None   # rank 0 evaluates the best model on test and writes results.json
+    with record_run(config, "train", data, dist, resume) as snapshot:
+        wall = run_trainer(trainer, snapshot, extra_extensions)
+        if not dist.is_writer:
+            return None   # rank 0 evaluates the best model on test and writes results.json
+        results = _final_results(config, data, device, trainer, parts, dist, wall)
+        atomic_write_json(os.path.join(out, "results.json"), results)
+    return results
 
+
+def _final_results(config, data, device, trainer, parts, dist, wall):
+    """``results.json`` of a finished run: test accuracy of the best-on-dev model (computed here, once)."""
+    out = config["out"]
+    model, model_loss, neighbors, train = parts.model, parts.model_loss, parts.neighbors, parts.train
     log = [e for e in trainer.get_extension("LogReport").log if "validation/main/accuracy" in e]
     best = max(log, key=lambda e: e["validation/main/accuracy"]) if log else None
     load_npz(os.path.join(out, "best_model.npz"), model, "best model")
@@ -175,5 +182,4 @@ def train_classifier(config, extra_extensions=()):
         "wall_time_s": round(wall, 1),
         "vocab_hash": data.vocab.hash,
     }
-    atomic_write_json(os.path.join(out, "results.json"), results)
     return results

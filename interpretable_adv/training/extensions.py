@@ -209,7 +209,7 @@ def add_standard_extensions(trainer, config, print_keys, log_trigger):
     trainer.extend(extensions.PrintReport(print_keys), trigger=log_trigger)
     if config.get("progress", True):
         trainer.extend(extensions.ProgressBar(update_interval=config["log_interval"]))
-    # autoload is ours (open_run): pickle-free, and falls back past a truncated newest snapshot.
+    # autoload is ours (record_run): pickle-free, and falls back past a truncated newest snapshot.
     snapshot = extensions.snapshot(filename="snapshot_iter_{.updater.iteration}", n_retains=2)
     trainer.extend(snapshot, trigger=(config["snapshot_interval"], "iteration"), name="snapshot_interval")
     trainer.extend(snapshot, trigger=(1, "epoch"), name="snapshot_epoch")

@@ -158,29 +158,28 @@ def train_language_model(config, extra_extensions=()):
     """
     out = config["out"]
     dist = Distribution.from_config(config)
-    device, data, snapshot = open_run(config, "pretrain", dist)
+    device, data, resume = open_run(config, "pretrain", dist)
     train, train_labels, dev, dev_labels = lm_streams(config, data)
     check_sizes(dict(config, batchsize=dist.global_batch(config["batchsize"])), len(data.vocab), len(train), len(dev))
     trainer, parts = build_lm_trainer(config, data, device, train, dev, dist, train_labels, dev_labels)
-    record_run(config, "pretrain", data, dist)
-    updater = trainer.updater
-    wall = run_trainer(trainer, snapshot, extra_extensions)
-    if not dist.is_writer:
-        return None   # rank 0 writes lm.npz and results.json
-    if not os.path.exists(parts.lm_path):
-        save_model_with_meta(parts.lm_path, parts.model, parts.meta)
-    best = [e for e in trainer.get_extension("LogReport").log if "validation/main/perplexity" in e]
-    results = {
-        "dev_perplexity_best": min((e["validation/main/perplexity"] for e in best), default=None),
-        "dev_perplexity_last": best[-1]["validation/main/perplexity"] if best else None,
-        "iterations": updater.iteration,
-        "train_tokens": int(len(train)), "dev_tokens": int(len(dev)),
-        "wall_time_s": round(wall, 1),
-        "vocab_hash": data.vocab.hash,
-    }
-    if config.get("conditional"):
-        results.update(conditional_dev_check(parts, config, data, device, dev, dev_labels))
-    atomic_write_json(os.path.join(out, "results.json"), results)
+    with record_run(config, "pretrain", data, dist, resume) as snapshot:
+        wall = run_trainer(trainer, snapshot, extra_extensions)
+        if not dist.is_writer:
+            return None   # rank 0 writes lm.npz and results.json
+        if not os.path.exists(parts.lm_path):
+            save_model_with_meta(parts.lm_path, parts.model, parts.meta)
+        best = [e for e in trainer.get_extension("LogReport").log if "validation/main/perplexity" in e]
+        results = {
+            "dev_perplexity_best": min((e["validation/main/perplexity"] for e in best), default=None),
+            "dev_perplexity_last": best[-1]["validation/main/perplexity"] if best else None,
+            "iterations": trainer.updater.iteration,
+            "train_tokens": int(len(train)), "dev_tokens": int(len(dev)),
+            "wall_time_s": round(wall, 1),
+            "vocab_hash": data.vocab.hash,
+        }
+        if config.get("conditional"):
+            results.update(conditional_dev_check(parts, config, data, device, dev, dev_labels))
+        atomic_write_json(os.path.join(out, "results.json"), results)
     return results
 
 

@@ -10,6 +10,7 @@ import os
 
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_text
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.plots import save_figure
 
 def _fmt(value, fmt="%.2f"):
@@ -109,9 +110,9 @@ def write_comparison(ours, upstream, out_dir, tokens_per_epoch=None):
                      "headline": summary_rows(r, tokens_per_epoch), "epochs": r.epochs}
             for r in [ours] + list(upstream)}
     figure = comparison_figure(ours, upstream)
-    os.makedirs(out_dir, exist_ok=True)
     paths = [os.path.join(out_dir, name) for name in ("comparison.md", "comparison.json", "comparison.png")]
-    atomic_write_text(paths[0], text)
-    atomic_write_text(paths[1], json.dumps(data, indent=1))
-    save_figure(figure, paths[2], dpi=120)
+    with OutputLock(out_dir):
+        atomic_write_text(paths[0], text)
+        atomic_write_text(paths[1], json.dumps(data, indent=1))
+        save_figure(figure, paths[2], dpi=120)
     return paths
