@@ -2,7 +2,8 @@
 
 Every command that writes a run (``iadv pretrain``, ``iadv train``) or an
 output directory (``iadv evaluate``, ``iadv summarize``, ``iadv prepare``,
-``iadv compare-upstream``, the sweep report) holds an :class:`OutputLock`
+``iadv compare-upstream``, ``iadv bench``, ``iadv synthetic``, the sweep
+report) holds an :class:`OutputLock`
 from before its first write until it is done. The lock is ``flock(LOCK_EX |
 LOCK_NB)`` on a lock file: the operating system releases it when the holder
 exits, however it exits (``kill -9`` included), so a lock is never stale: a

@@ -217,6 +217,8 @@ HOLDERS_AND_LOSERS = [
     ("evaluate -o E", "{tmp}/E", False, "compare-upstream --ours {runs}/spgd --upstream {log} -o {tmp}/E"),
     ("prepare --out P", "{tmp}/P", True, "prepare {raw} --out {tmp}/P --quiet --workers 1"),
     ("train -o P", "{tmp}/P", False, "prepare {raw} --out {tmp}/P --quiet --workers 1 --force"),
+    ("synthetic --out S", "{tmp}/S", False, "synthetic --out {tmp}/S --train 5 --test 5 --unsup 5"),
+    ("bench -o B", "{tmp}/B", False, "bench --sections matmul -o {tmp}/B"),
 ]
 
 

@@ -8,6 +8,7 @@ from interpretable_adv.benchmarking.plan import SECTIONS, measure, plan
 from interpretable_adv.benchmarking.tables import machine_info, tables
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_text
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.presets.schema import METHODS, add_device_flag, flag_type
 
 HELP = "speed and memory of every costly stage (table + JSON)"
@@ -51,8 +52,12 @@ def run(args):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError("--out %s: exists and is not a directory" % args.out)
     specs = plan(args)
+    with OutputLock(args.out):   # one bench per output directory
+        return _measure_and_write(args, specs)
+
+
+def _measure_and_write(args, specs):
     records = []
-    os.makedirs(args.out, exist_ok=True)
     for i, spec in enumerate(specs, 1):
         label = " ".join("%s=%s" % (k, v) for k, v in spec.items() if k not in ("device", "data", "section"))
         print("[%d/%d] %s %s ..." % (i, len(specs), spec["section"], label), end=" ", flush=True)

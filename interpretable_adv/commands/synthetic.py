@@ -4,6 +4,7 @@ import os
 import sys
 
 from data_prep.synthetic_corpus import LABELED_IDS, UNLABELED_IDS, write_synthetic_corpus
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.presets.schema import flag_type
 
 HELP = "write a small synthetic aclImdb-like corpus (offline demos, tests)"
@@ -27,7 +28,9 @@ def add_arguments(parser):
 
 def run(args):
     try:
-        path = write_synthetic_corpus(args.out, args.train, args.test, args.unsup, noise=args.noise, seed=args.seed)
+        with OutputLock(args.out):   # two corpora written into one directory would mix their reviews
+            path = write_synthetic_corpus(args.out, args.train, args.test, args.unsup, noise=args.noise,
+                                          seed=args.seed)
     except OSError as exc:
         print("iadv synthetic: error: %s: cannot write (%s)" % (exc.filename or args.out, exc.strerror or exc),
               file=sys.stderr)
