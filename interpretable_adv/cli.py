@@ -18,7 +18,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line (``PROG: error: MESSAGE (see PROG --help)``), exit 2."""
 
     def error(self, message):
-        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+        self.exit(report("%s: error: %s (see %s --help)" % (self.prog, message, self.prog), 2))
 
 
 # Subcommand -> module in interpretable_adv.commands, in pipeline order. Each module has HELP,

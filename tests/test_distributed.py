@@ -124,9 +124,13 @@ def test_a_locked_out_is_refused_once_and_every_rank_exits_2(synthetic_prepared,
     assert os.listdir(out) == []   # nothing written by any rank (and the holder's lock file is gone)
 
 
-def test_a_gpu_communicator_on_cpus_is_one_line_printed_once(synthetic_prepared, tmp_path):
+@pytest.mark.parametrize("flags, message", [
+    (["--communicator", "pure_nccl"], "iadv train: error: --communicator pure_nccl needs GPUs"),   # was a traceback
+    (["--batchsize", "abc"], "iadv train: error: argument --batchsize/-b: invalid int value"),    # argparse's own
+])
+def test_a_bad_flag_under_mpiexec_is_one_line_printed_once(synthetic_prepared, tmp_path, flags, message):
     result = mpirun(2, os.path.join(BIN, "iadv"), "train", "--preset", "tiny", "--data", synthetic_prepared, "-o",
-                    str(tmp_path / "run"), "--no-progress", "--test", "--communicator", "pure_nccl", check=False)
+                    str(tmp_path / "run"), "--no-progress", "--test", *flags, check=False)
     assert result.returncode == 2, result.stderr[-3000:]
-    assert result.stderr.count("--communicator pure_nccl needs GPUs") == 1, result.stderr[-3000:]
+    assert result.stderr.count(message) == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "run")
