@@ -32,7 +32,6 @@ import numpy as np
 
 from interpretable_adv import __version__
 from interpretable_adv.errors import UnsafeFile, UsageError
-from interpretable_adv.locking import OutputLock
 from interpretable_adv.files import (
     atomic_path,
     atomic_write_json,
@@ -43,6 +42,7 @@ from interpretable_adv.files import (
     remove_stale_temporaries,
     warn,
 )
+from interpretable_adv.locking import OutputLock
 from interpretable_adv.nets import Classifier, LanguageModel
 from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, OPTIONAL_DEFAULTS, flag_of, normalise_device
 

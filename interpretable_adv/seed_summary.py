@@ -103,26 +103,25 @@ def read_table1(path):
     """The ``table1`` of an ``iadv evaluate`` results file, every figure the summary reads checked (UsageError)."""
     result = read_json(path, "evaluation results")
     table = result.get("table1") if isinstance(result, dict) else None
-    problem = None
-    if not isinstance(table, dict) or not isinstance(table.get("original"), dict) \
-            or "perplexity" not in table["original"]:
-        problem = "no table1 with the original reviews' perplexity"
-    else:
-        for method in ADVERSARIAL_RUNS:
-            if method not in table:
-                continue
-            for variant in VARIANTS:
-                cell = table[method].get(variant) if isinstance(table[method], dict) else None
-                missing = [k for k in TABLE1_KEYS if not isinstance(cell, dict) or k not in cell]
-                if missing:
-                    problem = "table1 %s/%s lacks %s" % (method, variant, ", ".join(missing))
-                    break
-            if problem:
-                break
+    problem = _table1_problem(table)
     if problem:
         raise UsageError("%s: not the results.json of `iadv evaluate` (%s); rerun `iadv evaluate` for that seed"
                          % (path, problem))
     return table
+
+
+def _table1_problem(table):
+    """What a ``table1`` lacks of the figures :func:`summarize_table1` reads, or None."""
+    if not isinstance(table, dict) or not isinstance(table.get("original"), dict) \
+            or "perplexity" not in table["original"]:
+        return "no table1 with the original reviews' perplexity"
+    for method in ADVERSARIAL_RUNS:
+        for variant in VARIANTS if method in table else ():
+            cell = table[method].get(variant) if isinstance(table[method], dict) else None
+            missing = [key for key in TABLE1_KEYS if not isinstance(cell, dict) or key not in cell]
+            if missing:
+                return "table1 %s/%s lacks %s" % (method, variant, ", ".join(missing))
+    return None
 
 
 TABLE1_KEYS = ("perplexity", "gap", "words_changed", "flip_rate")

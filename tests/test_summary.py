@@ -88,3 +88,19 @@ def test_evaluate_table3_flags_and_warns_about_a_degenerate_run(tmp_path, capsys
     assert "advt predicts one class for 100.0%" in captured.err and "pretrained" not in captured.err
     table = open(tmp_path / "runs" / "eval" / "table3.md").read()
     assert "100.0% DEGENERATE" in table and "52.0%" in table
+
+
+def test_a_table1_lacking_a_figure_is_refused_naming_the_file_and_the_cell(tmp_path):
+    from interpretable_adv.errors import UsageError
+    from interpretable_adv.seed_summary import read_table1
+
+    cell = {"perplexity": 130.0, "gap": 10.0, "words_changed": 0.25, "flip_rate": 0.1}
+    table = {"original": {"perplexity": 120.0}, "advt": {v: dict(cell) for v in ("direction", "nearest", "continuous")}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"table1": table}))
+    assert read_table1(str(path)) == table
+    del table["advt"]["nearest"]["gap"]
+    path.write_text(json.dumps({"table1": table}))
+    with pytest.raises(UsageError, match=r"results.json: not the results.json of `iadv evaluate` \(table1 "
+                                         r"advt/nearest lacks gap\)"):
+        read_table1(str(path))
