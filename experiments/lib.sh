@@ -104,17 +104,14 @@ SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-2}
 read -r -a TRAIN_FLAGS_ARRAY <<< "${TRAIN_FLAGS:-}"
 
-# The rows of Table 3: run directory name -> `iadv train --method`, whether it starts from the LM, and
-# (advt_lm, spgd_lm: beyond the paper) the equation-9 LM term.
-row_method() { case $1 in baseline|pretrained) echo baseline ;; *_lm) echo "${1%_lm}" ;; *) echo "$1" ;; esac; }
-row_pretrained() { [ "$1" != baseline ]; }
-
-train_classifier() {  # train_classifier ROW SEED: one Table 3 row at one seed -> $RUNS/seed$SEED/$ROW
-  local row=$1 seed=$2 pretrained=() lm_term=()
-  row_pretrained "$row" && pretrained=(--pretrained "$RUNS/lm/lm.npz")
-  case $row in *_lm) lm_term=(--lm-term "$RUNS/clm/lm.npz" --lm-weight "$(lm_weight_of "$row")") ;; esac
+train_classifier() {  # train_classifier ROW SEED: one row at one seed -> $RUNS/seed$SEED/$ROW
+  local row=$1 seed=$2 pretrained=() lm_term=() spec method from_lm with_lm
+  spec=$("$IADV" methods --row "$row")   # the row's `iadv train --method`, whether it starts from the LM, eq. 9
+  read -r method from_lm with_lm <<< "$spec"
+  [ "$from_lm" = 1 ] && pretrained=(--pretrained "$RUNS/lm/lm.npz")
+  [ "$with_lm" = 1 ] && lm_term=(--lm-term "$RUNS/clm/lm.npz" --lm-weight "$(lm_weight_of "$row")")
   stage "seed$seed-$row" "$RUNS/seed$seed/$row/results.json" "$IADV" train --preset "$PRESET" --data "$DATA" \
-    --method "$(row_method "$row")" "${pretrained[@]}" "${lm_term[@]}" --seed "$seed" -o "$RUNS/seed$seed/$row" \
+    --method "$method" "${pretrained[@]}" "${lm_term[@]}" --seed "$seed" -o "$RUNS/seed$seed/$row" \
     --no-progress "${DEVICE_FLAG[@]}" "${TRAIN_FLAGS_ARRAY[@]}"
 }
 
@@ -130,6 +127,15 @@ run_pool() {
 # train_rows ROW...: every ROW at every seed in $SEEDS (longest runs first: pass them first).
 train_rows() {
   for row in "$@"; do for seed in $SEEDS; do echo "$row $seed"; done; done | run_pool "$ROOT/experiments/train_one.sh"
+}
+
+# train_kinds KIND... [--perturbed]: train_rows of every run row of these kinds (paper, lm, control) in the methods
+# registry (`iadv methods --rows`; --perturbed: only rows whose method perturbs, Table 1's).
+train_kinds() {
+  local names
+  names=$("$IADV" methods --rows "$@")
+  read -r -a names <<< "$names"
+  train_rows "${names[@]}"
 }
 
 # evaluate_seeds: Table 1 for every seed's adversarial classifiers (same sample, shared LM), then the

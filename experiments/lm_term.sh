@@ -17,24 +17,30 @@ prepare_data
 pretrain_lm
 pretrain_conditional_lm
 mkdir -p "$BETAS"
+lm_rows=$("$IADV" methods --rows lm)   # the registry's LM-term rows (advt_lm, spgd_lm)
+read -r -a lm_rows <<< "$lm_rows"
+method_of() { local spec; spec=$("$IADV" methods --row "$1"); echo "${spec%% *}"; }
 common="--preset $PRESET --data $DATA --seed $SWEEP_SEED --pretrained $RUNS/lm/lm.npz --lm-term $RUNS/clm/lm.npz"
 common="$common ${DEVICE_FLAG[*]} ${TRAIN_FLAGS:-}"
 for beta in $LM_WEIGHTS; do
-  for method in spgd advt; do echo "$method-b$beta --method $method --lm-weight $beta $common"; done
+  for row in "${lm_rows[@]}"; do
+    method=$(method_of "$row")
+    echo "$method-b$beta --method $method --lm-weight $beta $common"
+  done
 done > "$BETAS/spec.txt"
 bash "$ROOT/experiments/run_grid.sh" "$BETAS/spec.txt" "$BETAS"
 "$PYTHON" "$ROOT/experiments/choose_lm_weight.py" "$BETAS"
-for method in advt spgd; do
-  chosen="$BETAS/$method-b$(cat "$BETAS/${method}_lm.beta")"
-  row="$RUNS/seed$SWEEP_SEED/${method}_lm"
-  case " $SEEDS " in *" $SWEEP_SEED "*) [ -e "$row/results.json" ] || { rm -rf "$row"; cp -r "$chosen" "$row"; } ;; esac
+for row in "${lm_rows[@]}"; do
+  chosen="$BETAS/$(method_of "$row")-b$(cat "$BETAS/$row.beta")"
+  target="$RUNS/seed$SWEEP_SEED/$row"
+  case " $SEEDS " in *" $SWEEP_SEED "*) [ -e "$target/results.json" ] || { rm -rf "$target"; cp -r "$chosen" "$target"; } ;; esac
 done
-train_rows spgd_lm advt_lm
+train_rows "${lm_rows[@]}"
 # Table 1 of a seed is recomputed when it lacks the new rows (the paper's rows come out the same: fixed sample).
 for seed in $SEEDS; do
   result="$RUNS/seed$seed/eval/results.json"
   if [ -e "$result" ] && ! "$PYTHON" -c 'import json, sys; t = json.load(open(sys.argv[1]))["table1"]
-sys.exit(0 if "advt_lm" in t and "spgd_lm" in t else 1)' "$result"; then
+sys.exit(0 if all(row in t for row in sys.argv[2:]) else 1)' "$result" "${lm_rows[@]}"; then
     mv "$result" "$result.before_lm_term"
   fi
 done

@@ -16,6 +16,7 @@ import json
 import chainer
 import numpy as np
 
+from interpretable_adv import methods
 from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.lstm import lstm_sequences
@@ -66,11 +67,12 @@ def main():
     dev = ReviewDataset(dev_split, config["max_length"])
     labels = {name: np.array([ds[i][1] for i in range(len(ds))]) for name, ds in (("train", train), ("dev", dev))}
     report = {}
-    for init in ("baseline", "pretrained"):
+    for row in (r for r in methods.rows(("paper",)) if not methods.get(r.method).adversarial):   # the two inits
+        init = row.name
         np.random.seed(0)
         model = Classifier(len(data.vocab), config["embed_dim"], config["hidden_dim"], config["fc_dim"],
                            dropout=config["dropout"])
-        if init == "pretrained":
+        if row.pretrained:
             load_pretrained(model, args.lm, data.vocab.hash)
         tr, dv = states(model, train), states(model, dev)
         for where, k in (("eos", 0), ("last_word", 1)):

@@ -10,11 +10,12 @@ SWEEP_SEED=${SWEEP_SEED:-0}
 prepare_data
 pretrain_lm
 mkdir -p "$SWEEP"
+swept=$("$IADV" methods --names --gradient)   # the methods whose eps is scaled (AdvT : iAdvT : SPGD = 5 : 15 : 25)
 common="--preset $PRESET --data $DATA --seed $SWEEP_SEED ${DEVICE_FLAG[*]} ${TRAIN_FLAGS:-}"
 pre="--pretrained $RUNS/lm/lm.npz"
 {
   for scale in $SCALES; do
-    for method in iadvt spgd advt; do echo "$method-x$scale --method $method --eps-scale $scale $pre $common"; done
+    for method in $swept; do echo "$method-x$scale --method $method --eps-scale $scale $pre $common"; done
   done
   echo "advt-eps0 --method advt --eps 0 $pre $common"
   echo "pretrained --method baseline $pre $common"
@@ -22,4 +23,5 @@ pre="--pretrained $RUNS/lm/lm.npz"
 } > "$SWEEP/spec.txt"
 bash "$ROOT/experiments/run_grid.sh" "$SWEEP/spec.txt" "$SWEEP"
 "$PYTHON" -m interpretable_adv.sweep "$SWEEP" --reference Pretrained "$SWEEP/pretrained" \
-  --reference Baseline "$SWEEP/baseline" --reference "AdvT eps 0" "$SWEEP/advt-eps0"
+  --reference Baseline "$SWEEP/baseline" \
+  --reference "AdvT eps 0" "$SWEEP/advt-eps0"

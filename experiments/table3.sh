@@ -3,5 +3,5 @@
 source "$(dirname "$0")/lib.sh"
 prepare_data
 pretrain_lm
-train_rows iadvt spgd advt pretrained baseline
+train_kinds paper control
 "$IADV" summarize --runs "$RUNS" --data "$DATA"

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 
+from interpretable_adv import methods
 from interpretable_adv.data import PreparedData
 from interpretable_adv.examples import perturbed_review, spgd_two_word_example
 from interpretable_adv.files import atomic_write_json
@@ -34,7 +35,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     device = get_device(args.device)
-    config = run_config(os.path.join(args.runs, "spgd"))
+    row = methods.sparse_row()   # SPGD's: Figure 1 is its schematic, Figures 2-4 centre on it
+    config = run_config(os.path.join(args.runs, row.name))
     data = PreparedData(config["data"])
     os.makedirs(args.out, exist_ok=True)
     lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
@@ -44,13 +46,13 @@ def main(argv=None):
         path = heatmap_figure(tokens, records, os.path.join(args.out, "heatmap_test%d.png" % index),
                               title="test review %d (%s)" % (index, label))
         print(path)
-    model, _ = load_run(os.path.join(args.runs, "spgd"), data, device)
+    model, _ = load_run(os.path.join(args.runs, row.name), data, device)
     missing = [w for w in args.pair if w not in data.vocab.index]
     if missing:
         print("figure 1 skipped: %s not in the vocabulary" % ", ".join(missing), file=sys.stderr)
         return 1
     # The SPGD run's own perturbation (its eps, eps_scale and normalisation); sigma 0.5 keeps one of the two words.
-    perturbation = Perturbation.from_config(config, "spgd", sigma=0.5)
+    perturbation = Perturbation.from_config(config, row.method, sigma=0.5)
     example = spgd_two_word_example(model, data.vocab, args.pair, args.label, perturbation, k=config["n_neighbors"])
     atomic_write_json(os.path.join(args.out, "figure1.json"), example)
     print(figure1(example, os.path.join(args.out, "figure1.png")))

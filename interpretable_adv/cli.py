@@ -34,6 +34,7 @@ COMMANDS = (
     ("compare-upstream", "compare_upstream"),
     ("import-upstream-lm", "import_upstream_lm"),
     ("synthetic", "synthetic"),
+    ("methods", "method_list"),
 )
 
 

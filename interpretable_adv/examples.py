@@ -14,11 +14,11 @@ import chainer
 import numpy as np
 
 from interpretable_adv import adversarial as adv
+from interpretable_adv import methods
 from interpretable_adv.errors import UsageError
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.lm_term import LMTerm
-from interpretable_adv.perturbation import ADVERSARIAL_RUNS
 from interpretable_adv.runs import load_run
 from interpretable_adv.table1 import method_records, review_gradient
 
@@ -41,7 +41,7 @@ def perturbed_review(runs_dir, data, index, lm, device):
     """Tokens of test review ``index`` and, per method, its record (norms, discretisations, predictions)."""
     out = {}
     tokens = None
-    for method in ADVERSARIAL_RUNS:
+    for method in (row.name for row in methods.perturbed_rows()):
         run = os.path.join(runs_dir, method)
         if not os.path.isfile(os.path.join(run, "best_model.npz")):
             continue
@@ -55,7 +55,8 @@ def perturbed_review(runs_dir, data, index, lm, device):
         record["direction_words"] = data.vocab.decode(record["direction"])
         out[method] = record
     if tokens is None:
-        raise UsageError("%s: no advt/iadvt/spgd run with best_model.npz" % runs_dir)
+        raise UsageError("%s: no adversarial run (%s) with best_model.npz"
+                         % (runs_dir, "/".join(row.name for row in methods.perturbed_rows())))
     return tokens, out
 
 

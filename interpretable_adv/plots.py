@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from interpretable_adv.perturbation import ADVERSARIAL_RUNS, RUN_TITLES
+from interpretable_adv import methods
 
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -29,8 +29,10 @@ def _pyplot():
 
 
 def choose_window(records, width):
-    """Start of the ``width``-token window with the largest total SPGD (else any) perturbation."""
-    key = "spgd" if "spgd" in records else next(iter(records))
+    """Start of the ``width``-token window with the largest total perturbation of the first sparse method's row
+    (SPGD's), else of the first row."""
+    sparse = [name for name in records if methods.get(methods.row(name).method).sparse]
+    key = sparse[0] if sparse else next(iter(records))
     norms = np.asarray(records[key]["norms"])
     if len(norms) <= width:
         return 0
@@ -47,19 +49,19 @@ def heatmap_figure(tokens, records, path, width=18, title=None):
     plt = _pyplot()
     start = choose_window(records, width)
     stop = min(len(tokens), start + width)
-    methods = [m for m in ADVERSARIAL_RUNS if m in records]
-    grid = np.array([np.asarray(records[m]["norms"])[start:stop] for m in methods])
-    fig, ax = plt.subplots(figsize=(max(8, 1.05 * (stop - start)), 1.2 + 1.0 * len(methods)))
+    shown = [m for m in (r.name for r in methods.perturbed_rows()) if m in records]
+    grid = np.array([np.asarray(records[m]["norms"])[start:stop] for m in shown])
+    fig, ax = plt.subplots(figsize=(max(8, 1.05 * (stop - start)), 1.2 + 1.0 * len(shown)))
     image = ax.imshow(grid, cmap="Reds", aspect="auto", vmin=0)
     dark = 0.6 * max(float(grid.max()), 1e-12)
-    for row, method in enumerate(methods):
+    for row, method in enumerate(shown):
         for col in range(stop - start):
             position = start + col
             text = "%s\n(%s)" % (records[method]["direction_words"][position], records[method]["nearest_words"][position])
             ax.text(col, row, text, ha="center", va="center", fontsize=7,
                     color="white" if grid[row, col] > dark else "black")
-    ax.set_yticks(range(len(methods)))
-    ax.set_yticklabels([RUN_TITLES[m] for m in methods])
+    ax.set_yticks(range(len(shown)))
+    ax.set_yticklabels([methods.short_title(m) for m in shown])
     ax.set_xticks(range(stop - start))
     ax.set_xticklabels(tokens[start:stop], rotation=45, ha="right", fontsize=8)
     fig.colorbar(image, ax=ax, label="||d_t||")

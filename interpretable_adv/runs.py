@@ -30,7 +30,7 @@ import time
 import chainer
 import numpy as np
 
-from interpretable_adv import __version__
+from interpretable_adv import __version__, methods
 from interpretable_adv.errors import UnsafeFile, UsageError
 from interpretable_adv.files import (
     atomic_path,
@@ -46,10 +46,9 @@ from interpretable_adv.locking import OutputLock
 from interpretable_adv.nets import Classifier, LanguageModel
 from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, OPTIONAL_DEFAULTS, flag_of, normalise_device
 
-# The Table 3 rows a reproduction trains, as run directory names (``baseline`` and ``pretrained`` use
-# ``--method baseline``; ``advt_lm``/``spgd_lm``, beyond the paper, add equation 9's LM term); the order in
-# which a run set is searched for its dataset.
-RUN_NAMES = ("baseline", "pretrained", "advt", "iadvt", "spgd", "advt_lm", "spgd_lm")
+# The run rows a reproduction trains, as run directory names (the registry's, :func:`methods.rows`); the order
+# in which a run set is searched for its dataset.
+RUN_NAMES = tuple(row.name for row in methods.rows())
 
 
 # ----------------------------------------------------------------------------- devices and models

@@ -18,9 +18,9 @@ import sys
 
 import numpy as np
 
-from interpretable_adv.perturbation import ADVERSARIAL_METHODS, ADVERSARIAL_RUNS, RUN_TITLES
+from interpretable_adv import methods
 from interpretable_adv.runs import check_output_dir, data_dir_of_runs
-from interpretable_adv.table1 import HEADLINE, PAPER_TABLE1, VARIANTS
+from interpretable_adv.table1 import HEADLINE, PAPER_ORIGINAL_PERPLEXITY, VARIANTS
 from interpretable_adv.table3 import (
     DEGENERATE_SHARE,
     is_paper_imdb,
@@ -88,7 +88,7 @@ def summarize_table1(seeds):
     out = {"seeds": sorted(tables), "original": {}}
     out["original"]["perplexity"] = _stat([t["original"]["perplexity"] for t in tables.values()],
                                           list(tables))
-    for method in ADVERSARIAL_RUNS:
+    for method in TABLE1_ROWS:
         present = {seed: t[method] for seed, t in tables.items() if method in t}
         if not present:
             continue
@@ -115,7 +115,7 @@ def _table1_problem(table):
     if not isinstance(table, dict) or not isinstance(table.get("original"), dict) \
             or "perplexity" not in table["original"]:
         return "no table1 with the original reviews' perplexity"
-    for method in ADVERSARIAL_RUNS:
+    for method in TABLE1_ROWS:
         for variant in VARIANTS if method in table else ():
             cell = table[method].get(variant) if isinstance(table[method], dict) else None
             missing = [key for key in TABLE1_KEYS if not isinstance(cell, dict) or key not in cell]
@@ -125,6 +125,7 @@ def _table1_problem(table):
 
 
 TABLE1_KEYS = ("perplexity", "gap", "words_changed", "flip_rate")
+TABLE1_ROWS = tuple(row.name for row in methods.perturbed_rows())
 
 
 def _stat(values, seeds):
@@ -179,30 +180,30 @@ def table1_markdown(table, comparable, sample):
         "|---|---|---|---|---|" + ("---|" if comparable else "")]
     original = table["original"]["perplexity"]
     lines.append("| None (original reviews) | %s | 0 | 0 | 0 |%s" % (
-        _pm(original), " %.2f (0) |" % PAPER_TABLE1["original"] if comparable else ""))
-    for method in ADVERSARIAL_RUNS:
+        _pm(original), " %.2f (0) |" % PAPER_ORIGINAL_PERPLEXITY if comparable else ""))
+    for method in TABLE1_ROWS:
         if method not in table:
             continue
         row = table[method][HEADLINE]
-        paper = (" %.2f (%+.2f) |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
-                 if method in PAPER_TABLE1 else " - |")
+        figure = methods.paper_table1(method)
+        paper = (" %.2f (%+.2f) |" % (figure, figure - PAPER_ORIGINAL_PERPLEXITY) if figure is not None else " - |")
         lines.append("| %s | %s | %s | %s%% | %s%% |%s" % (
-            RUN_TITLES[method], _pm(row["perplexity"]), _pm(row["gap"], signed=True),
+            methods.short_title(method), _pm(row["perplexity"]), _pm(row["gap"], signed=True),
             _pm(row["words_changed"], 100, "%.1f"), _pm(row["flip_rate"], 100, "%.1f"), paper if comparable else ""))
     lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | words changed | flip rate |",
               "|---|---|---|---|---|---|"]
-    for method in ADVERSARIAL_RUNS:
+    for method in TABLE1_ROWS:
         for variant in VARIANTS if method in table else ():
             row = table[method][variant]
             changed = "-" if row["words_changed"] is None else _pm(row["words_changed"], 100, "%.1f") + "%"
             lines.append("| %s | %s | %s | %s | %s | %s%% |" % (
-                RUN_TITLES[method], variant, _pm(row["perplexity"]), _pm(row["gap"], signed=True), changed,
+                methods.short_title(method), variant, _pm(row["perplexity"]), _pm(row["gap"], signed=True), changed,
                 _pm(row["flip_rate"], 100, "%.1f")))
-    smallest = min((m for m in ADVERSARIAL_METHODS if m in table),
+    smallest = min((r.name for r in methods.perturbed_rows(("paper",)) if r.name in table),
                    key=lambda m: table[m][HEADLINE]["gap"]["mean"], default=None)
     if smallest is not None:
         lines += ["", "Smallest mean `%s` gap among the paper's methods: %s (the paper's claim: SPGD)."
-                  % (HEADLINE, RUN_TITLES[smallest])]
+                  % (HEADLINE, methods.short_title(smallest))]
     return "\n".join(lines) + "\n"
 
 

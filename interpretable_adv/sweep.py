@@ -22,10 +22,13 @@ from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json
 from interpretable_adv.locking import OutputLock
 from interpretable_adv.plots import save_figure
-from interpretable_adv.perturbation import ADVERSARIAL_METHODS, DEFAULT_EPS, METHOD_TITLES
+from interpretable_adv import methods
 from interpretable_adv.table3 import is_degenerate
 
-RUN_NAME = re.compile(r"(advt|iadvt|spgd)-x([0-9.]+)$")
+# The methods whose eps the sweep scales (every adversarial method that follows the gradient: AdvT : iAdvT : SPGD
+# = 5 : 15 : 25 in the paper) and its run names, METHOD-xSCALE.
+SWEPT = methods.names(gradient=True)
+RUN_NAME = re.compile(r"(%s)-x([0-9.]+)$" % "|".join(SWEPT))
 
 
 def read_sweep(sweep_dir):
@@ -53,10 +56,10 @@ def read_sweep(sweep_dir):
 
 def choose_scale(grid):
     """The rule of the module docstring: (chosen scale or None, per-scale mean dev, per-method best scale)."""
-    scales = sorted(set.intersection(*(set(grid[m]) for m in ADVERSARIAL_METHODS if m in grid))) if grid else []
+    scales = sorted(set.intersection(*(set(grid[m]) for m in SWEPT if m in grid))) if grid else []
     mean_dev = {}
     for scale in scales:
-        cells = [grid[m][scale] for m in ADVERSARIAL_METHODS if m in grid]
+        cells = [grid[m][scale] for m in SWEPT if m in grid]
         if not any(c["degenerate"] for c in cells):
             mean_dev[scale] = float(np.mean([c["dev"] for c in cells]))
     # Ties (equal mean dev, e.g. on a small dev set) go to the larger scale: the one closest to the paper's eps.
@@ -75,12 +78,12 @@ def sweep_markdown(grid, controls, chosen, mean_dev, best_per_method, reference=
     if reference:
         lines += ["Reference (same settings, no adversarial term): " + ", ".join(
             "%s dev %.2f / test %.2f" % (k, v["dev"], v["test"]) for k, v in reference.items()), ""]
-    lines += ["| scale | " + " | ".join("%s eps / dev / test / ratio" % METHOD_TITLES[m] for m in ADVERSARIAL_METHODS
+    lines += ["| scale | " + " | ".join("%s eps / dev / test / ratio" % methods.get(m).title for m in SWEPT
                                         if m in grid) + " | mean dev |",
               "|---|" + "---|" * (len(grid) + 1)]
     for scale in scales:
         cells = []
-        for method in ADVERSARIAL_METHODS:
+        for method in SWEPT:
             if method not in grid:
                 continue
             c = grid[method].get(scale)
@@ -90,7 +93,8 @@ def sweep_markdown(grid, controls, chosen, mean_dev, best_per_method, reference=
             mark = " DEGENERATE" if c["degenerate"] else ""
             mark += " (best)" if best_per_method.get(method) == scale else ""
             ratio = "-" if c["token_ratio"] is None else "%.3f" % c["token_ratio"]
-            cells.append("%.3g / %.2f / %.2f / %s%s" % (DEFAULT_EPS[method] * scale, c["dev"], c["test"], ratio, mark))
+            eps = methods.get(method).paper_eps * scale
+            cells.append("%.3g / %.2f / %.2f / %s%s" % (eps, c["dev"], c["test"], ratio, mark))
         mean = "%.2f" % mean_dev[scale] if scale in mean_dev else "excluded"
         lines.append("| %s%s | %s | %s |" % (scale, " **chosen**" if scale == chosen else "", " | ".join(cells), mean))
     if controls:
@@ -112,11 +116,11 @@ def plot_sweep(grid, chosen, path, reference=None):
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.set_xscale("log")
-    for method in ADVERSARIAL_METHODS:
+    for method in SWEPT:
         if method not in grid:
             continue
         scales = sorted(grid[method])
-        ax.plot(scales, [grid[method][s]["dev"] for s in scales], marker="o", label=METHOD_TITLES[method])
+        ax.plot(scales, [grid[method][s]["dev"] for s in scales], marker="o", label=methods.get(method).title)
     left = ax.get_xlim()[0]
     for name, value in (reference or {}).items():
         ax.axhline(value["dev"], linestyle=":", color="grey")
@@ -138,7 +142,7 @@ def write_sweep_report(sweep_dir, reference_runs=()):
     """
     grid, controls = read_sweep(sweep_dir)
     if not grid:
-        raise UsageError("%s: no finished {advt,iadvt,spgd}-xSCALE runs" % sweep_dir)
+        raise UsageError("%s: no finished {%s}-xSCALE runs" % (sweep_dir, ",".join(SWEPT)))
     reference = {}
     for label, run in dict(reference_runs).items():
         path = os.path.join(run, "results.json")

@@ -21,10 +21,12 @@ import chainer.functions as F
 import numpy as np
 
 from interpretable_adv import adversarial as adv
+from interpretable_adv import methods
 from interpretable_adv.data import EOS_ID
 from interpretable_adv.lstm import lstm_sequences
+from interpretable_adv.methods import Batch
 from interpretable_adv.neighbors import NeighborTable
-from interpretable_adv.perturbation import ADVERSARIAL_RUNS, RUN_TITLES, BatchLayout, Perturbation
+from interpretable_adv.perturbation import BatchLayout, Perturbation
 
 VARIANTS = ("direction", "nearest", "continuous")
 
@@ -44,7 +46,8 @@ DEFINITIONS = {
     "continuous": "the LM reads E_lm[w] + d (the classifier's d added to the LM's embeddings); "
                   "targets are the original words; flips use the classifier on x + d",
 }
-PAPER_TABLE1 = {"original": 117.93, "advt": 122.53, "iadvt": 123.86, "spgd": 119.02}
+# The paper's Table 1 perplexity of the original reviews (each method's own is in its recipe: methods.paper_table1).
+PAPER_ORIGINAL_PERPLEXITY = 117.93
 
 
 
@@ -96,9 +99,9 @@ def perturb_review(classifier, ids, label, perturbation, neighbors=None):
     def input_gradient(r):   # SPGD with M > 1: the gradient at x + r (padded: one review)
         return review_gradient(classifier, ids, label, r[0])[None]
 
-    return perturbation(review_gradient(classifier, ids, label), xp.asarray(ids), BatchLayout([len(ids)], xp),
-                        classifier.embed.W.array, neighbors, input_gradient,
-                        labels=xp.asarray([label], dtype=np.int32))
+    return perturbation(Batch(review_gradient(classifier, ids, label), xp.asarray(ids), BatchLayout([len(ids)], xp),
+                              labels=xp.asarray([label], dtype=np.int32), embeddings=classifier.embed.W.array,
+                              neighbors=neighbors, input_gradient=input_gradient))
 
 
 def predict(classifier, ids, perturbation=None):
@@ -164,6 +167,7 @@ def method_records(method, model, config, lm, reviews, lm_term=None):
     neighbors = NeighborTable(config["n_neighbors"])   # rows computed once, for the words met
     neighbors.refresh(embeddings)
     perturbation = Perturbation.from_config(config, lm_term=lm_term)
+    xp.random.seed(0)   # a method that draws (a random direction) draws the same: one model, one Table 1
     records = []
     for ids, label in reviews:
         ids_dev = xp.asarray(ids, dtype=np.int32)
@@ -227,20 +231,21 @@ def table1_markdown(table, sample, seed, comparable=True):
               % (HEADLINE, " paper perplexity | paper gap |" if comparable else ""),
               "|---|---|---|---|---|" + ("---|---|" if comparable else "")]
     original = table["original"]["perplexity"]
-    paper = " %.2f | 0.00 |" % PAPER_TABLE1["original"] if comparable else ""
+    paper = " %.2f | 0.00 |" % PAPER_ORIGINAL_PERPLEXITY if comparable else ""
     lines.append("| None (original reviews) | %.2f | 0.00 |%s 0 | 0 |" % (original, paper))
-    for method in ADVERSARIAL_RUNS:
+    for method in (r.name for r in methods.perturbed_rows()):
         if method not in table:
             continue
         row = table[method][HEADLINE]
-        paper = ((" %.2f | %+.2f |" % (PAPER_TABLE1[method], PAPER_TABLE1[method] - PAPER_TABLE1["original"])
-                  if method in PAPER_TABLE1 else " - | - |") if comparable else "")
+        figure = methods.paper_table1(method)
+        paper = ((" %.2f | %+.2f |" % (figure, figure - PAPER_ORIGINAL_PERPLEXITY)
+                  if figure is not None else " - | - |") if comparable else "")
         lines.append("| %s | %.2f | %+.2f |%s %.1f%% | %.1f%% |" % (
-            RUN_TITLES[method], row["perplexity"], row["gap"], paper,
+            methods.short_title(method), row["perplexity"], row["gap"], paper,
             100 * row["words_changed"], 100 * row["flip_rate"]))
     lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | mean per-review perplexity | "
               "words changed | flip rate |", "|---|---|---|---|---|---|---|"]
-    for method in ADVERSARIAL_RUNS:
+    for method in (r.name for r in methods.perturbed_rows()):
         for variant in VARIANTS:
             if method not in table:
                 continue

@@ -8,22 +8,17 @@ paper's figures are shown only for runs on the paper's IMDB split.
 
 import os
 
+from interpretable_adv import methods
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import read_json
 
-TABLE3_ROWS = (("baseline", "Baseline", 89.83), ("pretrained", "Pretrained", 92.69),
-               ("advt", "Pretrained w/AdvT-Text", 93.58), ("iadvt", "Pretrained w/iAdvT-Text", 93.58),
-               ("spgd", "Pretrained w/SPGD (1 iter, 75% sparsity)", 93.54))
-# Beyond the paper (no paper figure): equation 9's LM term; shown only for run sets that have them.
-EXTRA_ROWS = (("advt_lm", "Pretrained w/AdvT-Text + LM term (eq. 9)", None),
-              ("spgd_lm", "Pretrained w/SPGD + LM term (eq. 9)", None))
-
-
 def table3_rows(*runs_dirs):
-    """The rows of a table over ``runs_dirs``: the paper's five, then the extra rows any of them has run."""
-    extra = [row for row in EXTRA_ROWS
-             if any(os.path.isfile(os.path.join(d, row[0], "results.json")) for d in runs_dirs)]
-    return TABLE3_ROWS + tuple(extra)
+    """``(name, title, paper figure)`` of a table over ``runs_dirs``: every ``paper`` row of the registry
+    (:func:`interpretable_adv.methods.rows`), then the rows beyond the paper (LM term, controls) any of them
+    has run."""
+    extra = [row for row in methods.rows(("lm", "control"))
+             if any(os.path.isfile(os.path.join(d, row.name, "results.json")) for d in runs_dirs)]
+    return tuple((row.name, row.title, row.paper) for row in list(methods.rows(("paper",))) + extra)
 
 
 DEGENERATE_SHARE = 0.9

@@ -362,6 +362,9 @@ CASES = [
     # item 6: a flag that needs another
     (TRAIN + " --method advt --lm-weight 0.5", "--lm-weight: only used with --lm-term"),
     (TRAIN + " --method spgd --lm-input tied", "--lm-input: only used with --lm-term"),
+    # iadv methods
+    ("methods --row nosuch", "unknown run row 'nosuch'"),
+    ("methods --rows bogus", "--rows"),
     # iadv synthetic
     ("synthetic --out {out} --noise 2", "--noise"),
     ("synthetic --out {out} --train -1", "--train"),

@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 
+from interpretable_adv import methods
 from interpretable_adv.benchmarking import plan as bench_plan
 from interpretable_adv.benchmarking import tables as bench_tables
 from interpretable_adv.benchmarking import workers as bench_workers
@@ -28,7 +29,7 @@ def test_plan_runs_the_naive_version_only_where_it_fits_and_one_step_at_paper_si
     steps = {(s["size"], s.get("method") or s.get("softmax")): s["steps"] for s in specs if "size" in s}
     assert steps[("small", "spgd")] == 50 and steps[("paper", "spgd")] == 1 and steps[("paper", "full")] == 1
     assert [s["method"] for s in specs if s["section"] == "classifier" and s["size"] == "small"] == \
-        list(bench_command.METHODS)
+        list(methods.names())
 
 
 def test_lstm_flops_by_hand():

@@ -19,6 +19,7 @@ import pytest
 from interpretable_adv.iterators import StreamIterator
 from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.nets import Classifier, LanguageModel
+from interpretable_adv.methods import Batch
 from interpretable_adv.perturbation import BatchLayout, Perturbation
 from interpretable_adv.table1 import review_nll
 
@@ -131,7 +132,7 @@ def test_eq9_advt_direction_matches_finite_differences():
         xv = chainer.Variable(x.copy())
         loss = F.softmax_cross_entropy(clf.logits_from_inputs(xv, LENGTHS), labels)
         (grad,) = chainer.grad([loss], [xv])
-    d = perturbation(grad.array, words, layout, clf.embed.W.array, labels=labels)
+    d = perturbation(Batch(grad.array, words, layout, labels=labels, embeddings=clf.embed.W.array))
     np.testing.assert_allclose(d, expected, rtol=1e-5, atol=1e-6)
     share = perturbation.lm_term.last_share
     assert share.shape == (3,) and np.all((share > 0) & (share < 1))
@@ -145,8 +146,9 @@ def test_eq9_advt_direction_matches_finite_differences():
         return layout.pad(g.array)
 
     r_flat = np.random.RandomState(8).normal(0, 0.2, x.shape)
-    _, combined_gradient = perturbation._with_lm_term(grad.array, words, layout, clf.embed.W.array,
-                                                      classifier_gradient, labels)
+    combined_gradient = perturbation._with_lm_term(Batch(grad.array, words, layout, labels=labels,
+                                                         embeddings=clf.embed.W.array,
+                                                         input_gradient=classifier_gradient)).input_gradient
     at_r = np.zeros_like(x)
     for i in range(x.shape[0]):
         for j in range(D):
@@ -161,7 +163,7 @@ def test_lm_term_needs_labels():
     perturbation = Perturbation("advt", 1.0, lm_term=LMTerm(float64_lm()))
     words, layout, _ = batch()
     with pytest.raises(ValueError, match="labels"):
-        perturbation(np.ones((len(words), D)), words, layout)
+        perturbation(Batch(np.ones((len(words), D)), words, layout))
 
 
 def test_zero_label_embedding_is_the_unconditional_lm():

@@ -5,6 +5,7 @@ import chainer.functions as F
 import numpy as np
 import pytest
 
+from interpretable_adv.methods import Batch
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
 from interpretable_adv.perturbation import BatchLayout, perturbation_statistics
@@ -85,7 +86,8 @@ def test_adversarial_loss_exceeds_clean_loss_on_average(method):
         x = chainer.Variable(model.embed_reviews(xs).array)
         loss = F.softmax_cross_entropy(model.logits_from_inputs(x, lengths), t)
         (grad,) = chainer.grad([loss], [x])
-        d = updater.perturbation(grad.array, np.concatenate(xs), layout, model.embed.W.array, neighbors)
+        d = updater.perturbation(Batch(grad.array, np.concatenate(xs), layout, embeddings=model.embed.W.array,
+                                       neighbors=neighbors))
         assert np.abs(d).sum() > 0
         clean, (up, down) = _losses(model, xs, t, d)
         ups.append(up - clean)

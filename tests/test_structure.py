@@ -116,3 +116,65 @@ def test_every_flag_has_help_and_enumerations_list_their_choices():
             assert action.help, "iadv %s %s has no help" % (name, "/".join(action.option_strings) or action.dest)
             if action.dest in ("method", "softmax", "perturbation_norm", "tokenizer", "oov", "color", "sections"):
                 assert action.choices, "iadv %s %s lists no choices" % (name, action.option_strings)
+
+
+# ----------------------------------------------------------------------------- one home for what a method is
+
+
+def _string_constants(path):
+    """``(line, text)`` of every string constant of a Python file that is not a docstring."""
+    tree = ast.parse(open(path).read())
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body \
+                and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant):
+            docstrings.add(id(node.body[0].value))
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def _python_files_outside_methods():
+    for top in PACKAGES + ("figures", "experiments"):
+        for base, _, files in os.walk(os.path.join(ROOT, top)):
+            if os.path.relpath(base, ROOT).startswith(os.path.join("interpretable_adv", "methods")):
+                continue
+            for name in files:
+                if name.endswith(".py"):
+                    yield os.path.join(base, name)
+
+
+def test_no_module_outside_methods_names_a_method():
+    """A method's name lives in its recipe (interpretable_adv/methods/); everything else asks the registry."""
+    from interpretable_adv import methods
+
+    names = set(methods.names())
+    found = ["%s:%d %r" % (os.path.relpath(path, ROOT), line, text)
+             for path in _python_files_outside_methods() for line, text in _string_constants(path) if text in names]
+    assert found == []
+
+
+def test_the_name_scan_sees_a_literal_method_name(tmp_path):
+    path = tmp_path / "example.py"
+    path.write_text('"""Docstrings may say spgd."""\n\ndef f(config):\n    return config["method"] == "spgd"\n')
+    assert sorted(_string_constants(str(path))) == [(4, "method"), (4, "spgd")]
+
+
+def test_no_script_carries_a_list_of_methods():
+    """The experiment scripts ask `iadv methods` for their lists; a line may still run one method by name."""
+    import re
+
+    from interpretable_adv import methods
+
+    word = re.compile(r"[a-z_]+")
+    names = set(methods.names())
+    offending = []
+    for base, _, files in os.walk(os.path.join(ROOT, "experiments")):
+        for name in files:
+            if not name.endswith(".sh"):
+                continue
+            path = os.path.join(base, name)
+            for number, line in enumerate(open(path), 1):
+                code = line.split("#", 1)[0]
+                if len(set(word.findall(code)) & names) > 1:
+                    offending.append("%s:%d %s" % (os.path.relpath(path, ROOT), number, line.strip()))
+    assert offending == []

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+from interpretable_adv import methods
+
 SECTIONS = ("matmul", "classifier", "neighbors", "topk", "lm", "ranks")
 RANKS = (1, 2)
 
@@ -67,8 +69,8 @@ def plan(args):
                               "softmax": softmax, "steps": steps})
     if "ranks" in sections and device in ("-1", "@numpy"):
         for ranks in RANKS:                # strong scaling: the small preset's global batch split over the ranks
-            spec = {"section": "ranks", "device": device, "data": args.data, "size": "small", "method": "baseline",
-                    "ranks": ranks, "steps": args.steps}
+            spec = {"section": "ranks", "device": device, "data": args.data, "size": "small",
+                    "method": methods.names(adversarial=False)[0], "ranks": ranks, "steps": args.steps}
             if ranks > 1 and mpiexec() is None:
                 spec["skipped"] = "needs MPI (pip install -e .[mpi])"
             specs.append(spec)

@@ -5,6 +5,8 @@ import platform
 
 import numpy as np
 
+from interpretable_adv import methods
+
 
 def _fmt(value, digits=1):
     if value is None:
@@ -26,14 +28,16 @@ def tables(records):
     clf = [r for r in records if r["section"] == "classifier"]
     if clf:
         out += ["### Classifier update step", "",
-                "| size | method | tokens/s | s/step | x baseline | x AdvT | new neighbour rows | GFLOP/s achieved "
-                "| of peak | peak extra MiB | peak RSS MiB (GPU: pool) |", "|---" * 11 + "|"]
+                "| size | method | tokens/s | s/step | x %s | x %s | new neighbour rows | GFLOP/s achieved "
+                "| of peak | peak extra MiB | peak RSS MiB (GPU: pool) |" % (methods.get(PLAIN).title,
+                                                                          methods.get(FIRST_ADVERSARIAL).title),
+                "|---" * 11 + "|"]
         for r in clf:
             if "error" in r:
                 out.append("| %s | %s | error: %s |||||||||" % (r["size"], r["method"], r["error"]))
                 continue
             same = {c["method"]: c for c in clf if c["size"] == r["size"] and "error" not in c}
-            base, advt = same.get("baseline"), same.get("advt")
+            base, advt = same.get(PLAIN), same.get(FIRST_ADVERSARIAL)
             out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 r["size"], r["method"], _fmt(r["tokens_per_sec"], 0), _fmt(r["sec_per_step"], 3),
                 _fmt(r["sec_per_step"] / base["sec_per_step"], 2) if base else "-",
@@ -94,37 +98,52 @@ def tables(records):
     estimates = [reproduction_estimate(records, size) for size in dict.fromkeys(r.get("size") for r in records)]
     estimates = [e for e in estimates if e is not None]
     if estimates:
+        counts = _paper_rows_per_method()
         out += ["### Estimated reproduction time (from the rates above)", "",
-                "One seed of the pipeline at each size: the LM (its preset's epochs and softmax) and the five "
-                "Table 3 classifiers (Baseline and Pretrained at the Baseline rate), epochs x tokens per epoch / "
-                "measured tokens/s; evaluation, checkpoints and dev passes not included.", "",
-                "| size | LM (h) | Baseline + Pretrained (h) | AdvT (h) | iAdvT (h) | SPGD (h) | one seed (h) "
-                "| three seeds, one LM (h) |", "|---|---|---|---|---|---|---|---|"]
+                "One seed of the pipeline at each size: the LM (its preset's epochs and softmax) and the %d "
+                "Table 3 classifiers (each at its method's rate; xN: N rows of one method), epochs x tokens per "
+                "epoch / measured tokens/s; evaluation, checkpoints and dev passes not included."
+                % sum(counts.values()), "",
+                "| size | LM (h) | " + " | ".join("%s%s (h)" % (methods.get(m).title, " x%d" % n if n > 1 else "")
+                                                  for m, n in counts.items())
+                + " | one seed (h) | three seeds, one LM (h) |", "|---" * (len(counts) + 4) + "|"]
         for e in estimates:
-            rows = e["classifiers"]
-            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                e["size"], _fmt(e["lm"], 2), _fmt(rows.get("baseline"), 2), _fmt(rows.get("advt"), 2),
-                _fmt(rows.get("iadvt"), 2), _fmt(rows.get("spgd"), 2), _fmt(e["one_seed"], 2),
-                _fmt(e["three_seeds"], 2)))
+            out.append("| %s | %s | %s | %s | %s |" % (
+                e["size"], _fmt(e["lm"], 2), " | ".join(_fmt(e["classifiers"].get(m), 2) for m in counts),
+                _fmt(e["one_seed"], 2), _fmt(e["three_seeds"], 2)))
         out.append("")
     return "\n".join(out)
+
+
+# The classifier table's two reference columns: the method without perturbation and the first adversarial one.
+PLAIN = methods.names(adversarial=False)[0]
+FIRST_ADVERSARIAL = methods.names(adversarial=True)[0]
+
+
+def _paper_rows_per_method():
+    """``{method: number of Table 3 paper rows it trains}``, in registry order."""
+    counts = {}
+    for row in methods.rows(("paper",)):
+        counts[row.method] = counts.get(row.method, 0) + 1
+    return counts
 
 
 def reproduction_estimate(records, size):
     """Hours of one seed at ``size`` from measured rates, or None when the LM or a classifier row is missing.
 
     ``lm``: the LM's epochs x training tokens / tokens/s with its preset's softmax; ``classifiers``: hours per
-    method (``baseline`` counts twice: the Baseline and Pretrained rows); ``one_seed`` and ``three_seeds``
-    (the LM trained once).
+    method of Table 3's paper rows (a method counts once per row: Baseline and Pretrained share one);
+    ``one_seed`` and ``three_seeds`` (the LM trained once).
     """
     lm = next((r for r in records if r["section"] == "lm" and r.get("size") == size and "error" not in r
                and r["softmax"] == r.get("softmax_of_preset")), None)
     rates = {r["method"]: r for r in records
              if r["section"] == "classifier" and r.get("size") == size and "error" not in r and "epochs" in r}
-    if lm is None or "epochs" not in lm or set(rates) != {"baseline", "advt", "iadvt", "spgd"}:
+    counts = _paper_rows_per_method()
+    if lm is None or "epochs" not in lm or not set(counts) <= set(rates):
         return None
-    hours = {m: r["epochs"] * r["epoch_tokens"] / r["tokens_per_sec"] / 3600 * (2 if m == "baseline" else 1)
-             for m, r in rates.items()}
+    hours = {m: rates[m]["epochs"] * rates[m]["epoch_tokens"] / rates[m]["tokens_per_sec"] / 3600 * n
+             for m, n in counts.items()}
     lm_hours = lm["epochs"] * lm["epoch_tokens"] / lm["tokens_per_sec"] / 3600
     one = lm_hours + sum(hours.values())
     return {"size": size, "lm": lm_hours, "classifiers": hours, "one_seed": one,

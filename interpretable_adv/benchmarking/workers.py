@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from interpretable_adv import methods
+
 
 def _array_module(device):
     """NumPy or CuPy for ``--device`` (the same parsing and device selection as training)."""
@@ -123,7 +125,7 @@ def work_classifier(spec):
         _sync(xp)
         seconds = time.perf_counter() - start
     tokens, reviews = updater.tokens_seen - tokens_before, updater.reviews_seen - reviews_before
-    passes = 1 if spec["method"] == "baseline" else 2
+    passes = 2 if methods.get(spec["method"]).adversarial else 1   # the adversarial pass
     flops = lstm_flops(tokens, reviews, config["embed_dim"], config["hidden_dim"], config["fc_dim"], passes)
     return {"tokens": tokens, "seconds": seconds, "tokens_per_sec": tokens / seconds,
             "sec_per_step": seconds / spec["steps"], "gflops_achieved": flops / seconds / 1e9,

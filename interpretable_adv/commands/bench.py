@@ -4,12 +4,13 @@ import json
 import os
 import time
 
+from interpretable_adv import methods
 from interpretable_adv.benchmarking.plan import SECTIONS, measure, plan
 from interpretable_adv.benchmarking.tables import machine_info, tables
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_text
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.presets.schema import METHODS, add_device_flag, flag_type
+from interpretable_adv.presets.schema import add_device_flag, flag_type
 
 HELP = "speed and memory of every costly stage (table + JSON)"
 
@@ -19,7 +20,7 @@ def add_arguments(parser):
                         help="what to measure (see `interpretable_adv.benchmarking`)")
     parser.add_argument("--sizes", nargs="+", default=["small"], choices=("small", "paper", "tiny"),
                         help="presets to measure")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+    parser.add_argument("--methods", nargs="+", choices=methods.names(), default=list(methods.names()),
                         help="classifier rows to time")
     parser.add_argument("--data", default=os.path.join("runs", "data", "imdb"), help="prepared IMDB")
     parser.add_argument("--steps", type=flag_type("int", low=1), default=50,

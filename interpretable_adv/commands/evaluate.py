@@ -13,13 +13,13 @@ import sys
 import chainer
 import numpy as np
 
+from interpretable_adv import methods
 from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.perturbation import ADVERSARIAL_RUNS
 from interpretable_adv.presets.schema import add_device_flag, flag_type
 from interpretable_adv.runs import (
     RUN_NAMES,
@@ -98,12 +98,13 @@ def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_s
     data = PreparedData(data_dir)
     rows = table3(runs_dir, data.vocab.hash, data_dir)
     comparable = is_paper_imdb(data_dir)
-    methods = [m for m in ADVERSARIAL_RUNS if os.path.isfile(os.path.join(runs_dir, m, "best_model.npz"))]
-    if not methods:
-        raise UsageError("%s: no adversarial run (advt/iadvt/spgd with best_model.npz) to evaluate" % runs_dir)
+    perturbed = [row.name for row in methods.perturbed_rows()]
+    present = [name for name in perturbed if os.path.isfile(os.path.join(runs_dir, name, "best_model.npz"))]
+    if not present:
+        raise UsageError("%s: no adversarial run (%s with best_model.npz) to evaluate" % (runs_dir, "/".join(perturbed)))
     lm = load_lm(lm_path, data, device)
-    runs = {method: load_run(os.path.join(runs_dir, method), data, device) for method in methods}
-    lm_terms = {method: LMTerm.from_config(runs[method][1], data, device) for method in methods}
+    runs = {name: load_run(os.path.join(runs_dir, name), data, device) for name in present}
+    lm_terms = {name: LMTerm.from_config(runs[name][1], data, device) for name in present}
     with OutputLock(out):   # every input checked: from here on this process is the only writer of out
         return _evaluate_into(out, runs_dir, lm_path, data, device, rows, comparable, runs, lm, lm_terms,
                               sample, seed, progress)

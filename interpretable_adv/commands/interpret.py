@@ -8,7 +8,7 @@ import numpy as np
 from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.examples import mark, perturbed_review
-from interpretable_adv.perturbation import RUN_TITLES
+from interpretable_adv import methods
 from interpretable_adv.presets.schema import add_device_flag, flag_type
 from interpretable_adv.runs import data_dir_of_runs, describe_runs, get_device, load_lm
 
@@ -60,7 +60,7 @@ def run(args):
     for method, record in records.items():
         norms = np.asarray(record["norms"])
         print("\n%s: ||d|| = %.2f, %d of %d words perturbed, prediction %s -> %s (continuous), %s (direction)" % (
-            RUN_TITLES[method], float(np.sqrt((norms ** 2).sum())), int((norms > 0).sum()), len(norms),
+            methods.short_title(method), float(np.sqrt((norms ** 2).sum())), int((norms > 0).sum()), len(norms),
             record["pred_original"], record["pred_continuous"], record["pred_direction"]))
         print("  direction: " + mark(record["direction_words"], tokens, color))
         print("  nearest:   " + mark(record["nearest_words"], tokens, color))

@@ -33,7 +33,7 @@ _PRETRAIN = [
     ("--init", "init", str, "start every parameter from this LM (lm.npz): fine-tuning, e.g. with --conditional"),
 ]
 _TRAIN = [
-    ("--method", "method", str, "baseline, advt, iadvt or spgd (Table 3 rows)"),
+    ("--method", "method", str, "the perturbation method (`iadv methods` lists them)"),
     ("--eps", "eps", float, "epsilon, perturbation norm (paper: AdvT 5, iAdvT 15, SPGD 25; default by method)"),
     ("--eps-scale", "eps_scale", float,
      "multiplies the paper's epsilon when --eps is not given (paper preset 1; small 0.03, see docs/results.md)"),

@@ -12,12 +12,12 @@ epsilon, ``n_neighbors`` = K, ``sigma`` = sigma, ``spgd_steps`` = M,
 import math
 
 from interpretable_adv.adversarial import IADVT_WEIGHTS, NORMS, SPGD_RANKS
+from interpretable_adv import methods
 from interpretable_adv.distributed import COMMUNICATORS
 from interpretable_adv.errors import UsageError
 
 # The enumerations, one place each: the equations' own (above) live with the equations; the rest here,
 # and the modules that use them import them from here.
-METHODS = ("baseline", "advt", "iadvt", "spgd")
 SOFTMAXES = ("adaptive", "full")
 READOUTS = ("eos", "last_word")
 NEIGHBOR_MODES = ("lazy", "full")
@@ -114,7 +114,7 @@ SECTIONS = {
         "conditional": Key("bool"), "init": Key("str", nullable=True),
     }),
     "train": dict(_COMMON, **{
-        "method": Key("str", choices=METHODS), "pretrained": Key("str", nullable=True),
+        "method": Key("str", choices=methods.names()), "pretrained": Key("str", nullable=True),
         "fc_dim": _positive_int(), "fc_bias": Key("float"), "readout": Key("str", choices=READOUTS),
         "lr_decay": Key("float", low=0.0, high=1.0, low_open=True), "lr_warmup": Key("int", low=0),
         "max_length": Key("int", low=2, nullable=True), "max_train_examples": _positive_int(True),
@@ -182,9 +182,9 @@ def validate(config, section, sources):
         if given:
             raise UsageError("%s: only used with --lm-term (the equation-9 LM term it sets); add --lm-term CLM "
                              "or drop %s" % (" and ".join(given), "them" if len(given) > 1 else "it"))
-    if section == "train" and checked.get("lm_term") and checked["method"] == "baseline":
-        raise UsageError("--lm-term adds equation 9's LM term to an adversarial perturbation; --method %s has "
-                         "none (use advt or spgd)" % checked["method"])
+    if section == "train" and checked.get("lm_term") and checked["method"] not in methods.names(gradient=True):
+        raise UsageError("--lm-term adds equation 9's LM term to an adversarial perturbation's gradient; --method %s "
+                         "has none (use %s)" % (checked["method"], " or ".join(methods.names(gradient=True))))
     return checked
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from chainer import training
 from chainer.training import extensions
 
+from interpretable_adv import methods
 from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, load_npz
@@ -50,7 +51,7 @@ def training_subset(config, data):
 
 def check_with_data(config, data):
     """Settings only the dataset can rule out (UsageError before anything is written)."""
-    if config["method"] in ("iadvt", "spgd") and not 1 <= config["n_neighbors"] < len(data.vocab) - 1:
+    if methods.get(config["method"]).needs_neighbors and not 1 <= config["n_neighbors"] < len(data.vocab) - 1:
         raise UsageError("--n-neighbors %d: K must be below the vocabulary size minus one (%d)"
                          % (config["n_neighbors"], len(data.vocab) - 1))
 
@@ -88,7 +89,7 @@ def build_classifier_trainer(config, data, device, dist=None):
     if dist.active:
         iterator = ShardedIterator(iterator, dist.rank, dist.size)
     neighbors = None
-    if config["method"] in ("iadvt", "spgd"):
+    if methods.get(config["method"]).needs_neighbors:
         neighbors = NeighborTable(config["n_neighbors"], config["neighbor_mode"])
     updater = make_updater(config, iterator, optimizer, device, neighbors, LMTerm.from_config(config, data, device))
     if dist.active:
@@ -106,7 +107,7 @@ def build_classifier_trainer(config, data, device, dist=None):
                    trigger=max_value_trigger("validation/main/accuracy", (1, "epoch")))
     keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy",
             "validation/main/majority_share"]
-    if config["method"] != "baseline":
+    if methods.get(config["method"]).adversarial:
         keys += ["main/loss_adv", "main/perturbation_norm", "main/perturbed_share", "main/token_perturbation_ratio"]
     if config.get("lm_term"):
         keys += ["main/lm_grad_share"]
@@ -150,7 +151,7 @@ def _final_results(config, data, device, trainer, parts, dist, wall):
                     config["eval_batchsize"], device)
     speeds = [e["main/tokens_per_sec"] for e in trainer.get_extension("LogReport").log if "main/tokens_per_sec" in e]
     adversarial = {}
-    if config["method"] != "baseline":
+    if methods.get(config["method"]).adversarial:
         adversarial = {"eps": trainer.updater.eps, "mean_perturbation_norm": _mean_of(trainer, "main/perturbation_norm"),
                        "mean_perturbed_share": _mean_of(trainer, "main/perturbed_share"),
                        "mean_token_perturbation_norm": _mean_of(trainer, "main/token_perturbation_norm"),

@@ -33,7 +33,9 @@ import chainer.functions as F
 import numpy as np
 from chainer import training
 
+from interpretable_adv import methods
 from interpretable_adv.iterators import review_converter, serialize_random_state
+from interpretable_adv.methods import Batch
 from interpretable_adv.perturbation import BatchLayout, Perturbation, perturbation_statistics
 from interpretable_adv.presets.schema import DROPOUT_MASKS
 
@@ -134,8 +136,8 @@ class AdversarialUpdater(ClassifierUpdater):
             def input_gradient(r):   # SPGD's further steps: dL/dx at x + r, weights and mask fixed
                 return layout.pad(_input_gradient(clf, dropped.array + layout.flat(r), layout, t))
 
-            d = self.perturbation(grad, clf.xp.concatenate(xs), layout, clf.embed.W.array, self.neighbors,
-                                  input_gradient, labels=t)
+            d = self.perturbation(Batch(grad, clf.xp.concatenate(xs), layout, labels=t, embeddings=clf.embed.W.array,
+                                        neighbors=self.neighbors, input_gradient=input_gradient))
             logits_adv = clf.logits_from_inputs(clf.dropout_embeddings(embedded) + d, lengths)
             loss_adv = F.softmax_cross_entropy(logits_adv, t)
             (self.adv_weight * loss_adv + F.sum(dropped * grad)).backward()
@@ -158,7 +160,7 @@ def _input_gradient(clf, x_flat, layout, t):
 
 def make_updater(config, iterator, optimizer, device, neighbors, lm_term=None):
     """The updater for ``config['method']``: plain training or adversarial training (``lm_term``: eq. 9)."""
-    if config["method"] == "baseline":
+    if not methods.get(config["method"]).adversarial:
         return ClassifierUpdater(iterator, optimizer, device)
     return AdversarialUpdater(iterator, optimizer, device, Perturbation.from_config(config, lm_term=lm_term),
                               adv_weight=config["adv_weight"], neighbors=neighbors,
