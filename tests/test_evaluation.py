@@ -10,9 +10,13 @@ import chainer
 import numpy as np
 import pytest
 
+from interpretable_adv import methods
 from interpretable_adv import table1 as ev
 from interpretable_adv.nets import LanguageModel
 from interpretable_adv.table1 import table1_figures
+
+# The rows of Table 1 that `experiments/reproduce_small.sh` evaluates (the registry's paper and control rows).
+PERTURBED = [row.name for row in methods.perturbed_rows(("paper", "control"))]
 
 
 def test_discretize_nearest_on_hand_made_embeddings():
@@ -108,7 +112,7 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     runs = tmp_path / "runs"
     assert (runs / "lm" / "results.json").is_file()
     for seed in (0, 1):
-        for name in ("baseline", "pretrained", "advt", "iadvt", "spgd"):
+        for name in [row.name for row in methods.rows(("paper", "control"))]:   # what the script trains
             assert (runs / ("seed%d" % seed) / name / "results.json").is_file(), (seed, name)
             assert json.load(open(runs / ("seed%d" % seed) / name / "args.json"))["config"]["seed"] == seed
     summary = json.load(open(runs / "eval" / "summary.json"))
@@ -121,7 +125,7 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     assert "89.83" not in open(runs / "eval" / "table3.md").read()
     runs = runs / "seed0"
     results = json.load(open(runs / "eval" / "results.json"))
-    assert set(results["table1"]) == {"original", "advt", "iadvt", "spgd"}
+    assert set(results["table1"]) == {"original"} | set(PERTURBED)
     assert results["table1"]["spgd"]["perturbed_share"] < results["table1"]["advt"]["perturbed_share"]
     figures = tmp_path / "runs" / "figures"
     assert (figures / "figure1.png").is_file() and (figures / "heatmap_test0.png").is_file()
@@ -133,7 +137,7 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
                             str(tmp_path / "runs" / "lm" / "lm.npz"), "--data", str(tmp_path / "data"), "-i", "0", "--color", "never", "--figure", str(tmp_path / "h.png")],
                            capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.count("direction:") == 3 and "[[" in shown.stdout and "\033[" not in shown.stdout
+    assert shown.stdout.count("direction:") == len(PERTURBED) and "[[" in shown.stdout and "\033[" not in shown.stdout
     assert (tmp_path / "h.png").is_file()
     # Rerunning does not redo finished stages.
     again = subprocess.run(["bash", os.path.join(repo, "experiments", "reproduce_small.sh")], env=env,
@@ -169,7 +173,7 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
         # the paper's rows, evaluated again on the same sample, give the same figures
         assert all(table[key] == before[seed][key] for key in before[seed]), seed
     summary = json.load(open(runs / "eval" / "summary.json"))
-    assert [row["run"] for row in summary["table3"]][-2:] == ["advt_lm", "spgd_lm"]
+    assert [row["run"] for row in summary["table3"]] == [row.name for row in methods.rows()]   # paper, lm, control
     assert {"advt_lm", "spgd_lm"} <= set(summary["table1"])
     assert "SPGD + LM term (eq. 9)" in open(runs / "eval" / "table1.md").read()
     assert (runs / "figures" / "heatmap_lm_term.png").is_file()
