@@ -30,7 +30,7 @@ demo: venv
 table2: venv
 	$(BIN)/iadv prepare "$(IMDB)" --out $(DATA)
 
-# The small reproduction of Tables 1 and 3 on real IMDB on this CPU, seeds 0-2 (about 70-85 minutes on 2 cores, resumable).
+# The small reproduction of Tables 1 and 3 on real IMDB on this CPU, seeds 0-2 (about 85-100 minutes on 2 cores, resumable).
 reproduce-small: venv
 	PRESET=small IMDB="$(IMDB)" bash experiments/reproduce_small.sh
 
