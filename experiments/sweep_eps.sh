@@ -22,6 +22,6 @@ pre="--pretrained $RUNS/lm/lm.npz"
   echo "baseline --method baseline $common"
 } > "$SWEEP/spec.txt"
 bash "$ROOT/experiments/run_grid.sh" "$SWEEP/spec.txt" "$SWEEP"
-"$PYTHON" -m interpretable_adv.sweep "$SWEEP" --reference Pretrained "$SWEEP/pretrained" \
+"$PYTHON" -m interpretable_adv.reports.sweep "$SWEEP" --reference Pretrained "$SWEEP/pretrained" \
   --reference Baseline "$SWEEP/baseline" \
   --reference "AdvT eps 0" "$SWEEP/advt-eps0"

@@ -620,7 +620,7 @@ def test_a_figure_without_extension_is_a_png_of_exactly_that_name(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from interpretable_adv.plots import save_figure
+    from interpretable_adv.reports.plots import save_figure
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
@@ -669,6 +669,6 @@ def test_every_atomic_writer_refuses_a_directory_target_and_leaves_nothing(tmp_p
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
-            from interpretable_adv.plots import save_figure
+            from interpretable_adv.reports.plots import save_figure
             save_figure(plt.figure(), str(target))
     assert os.listdir(str(tmp_path)) == ["target"] and os.listdir(str(target)) == []

@@ -244,9 +244,9 @@ def test_a_second_writer_is_refused_in_one_line_and_every_file_stays_byte_identi
 
 
 def test_the_sweep_report_is_one_writer_too(finished, holder):
-    from interpretable_adv.sweep import write_sweep_report
+    from interpretable_adv.reports.sweep import write_sweep_report
 
-    pid = holder(finished["sweep"], "python -m interpretable_adv.sweep " + finished["sweep"])
+    pid = holder(finished["sweep"], "python -m interpretable_adv.reports.sweep " + finished["sweep"])
     before = tree_bytes(finished["sweep"])
     with pytest.raises(OutputInUse, match="sweep directory %s: in use by PID %d" % (finished["sweep"], pid)):
         write_sweep_report(finished["sweep"])

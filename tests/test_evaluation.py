@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from interpretable_adv import methods
-from interpretable_adv import table1 as ev
+from interpretable_adv.reports import table1 as ev
 from interpretable_adv.nets import LanguageModel
-from interpretable_adv.table1 import table1_figures
+from interpretable_adv.reports.table1 import table1_figures
 
 # The rows of Table 1 that `experiments/reproduce_small.sh` evaluates (the registry's paper and control rows).
 PERTURBED = [row.name for row in methods.perturbed_rows(("paper", "control"))]
@@ -73,7 +73,7 @@ def test_review_nll_against_a_direct_computation():
 
 
 def test_changed_words_are_marked():
-    from interpretable_adv.examples import mark
+    from interpretable_adv.reports.examples import mark
 
     assert mark(["a", "x", "c"], ["a", "b", "c"], color=False) == "a [[x]] c"
     assert mark(["a", "x"], ["a", "b"], color=True) == "a \033[1;31mx\033[0m"

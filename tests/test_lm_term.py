@@ -21,7 +21,7 @@ from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.nets import Classifier, LanguageModel
 from interpretable_adv.methods import Batch
 from interpretable_adv.perturbation import BatchLayout, Perturbation
-from interpretable_adv.table1 import review_nll
+from interpretable_adv.reports.table1 import review_nll
 
 V, D, H = 20, 4, 5
 LENGTHS = [4, 3, 5]

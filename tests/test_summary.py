@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from interpretable_adv.cli import main
-from interpretable_adv.seed_summary import summarize
-from interpretable_adv.sweep import choose_scale, write_sweep_report
+from interpretable_adv.reports.seed_summary import summarize
+from interpretable_adv.reports.sweep import choose_scale, write_sweep_report
 
 
 def _result(path, test, dev, majority, **adversarial):
@@ -92,7 +92,7 @@ def test_evaluate_table3_flags_and_warns_about_a_degenerate_run(tmp_path, capsys
 
 def test_a_table1_lacking_a_figure_is_refused_naming_the_file_and_the_cell(tmp_path):
     from interpretable_adv.errors import UsageError
-    from interpretable_adv.seed_summary import read_table1
+    from interpretable_adv.reports.seed_summary import read_table1
 
     cell = {"perplexity": 130.0, "gap": 10.0, "words_changed": 0.25, "flip_rate": 0.1}
     table = {"original": {"perplexity": 120.0}, "advt": {v: dict(cell) for v in ("direction", "nearest", "continuous")}}

@@ -7,7 +7,7 @@ import numpy as np
 
 from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
-from interpretable_adv.examples import mark, perturbed_review
+from interpretable_adv.reports.examples import mark, perturbed_review
 from interpretable_adv import methods
 from interpretable_adv.presets.schema import add_device_flag, flag_type
 from interpretable_adv.runs import data_dir_of_runs, describe_runs, get_device, load_lm
@@ -31,7 +31,7 @@ def figure_path(text):
     """argparse ``type=`` for ``--figure``: a path whose extension matplotlib writes."""
     import argparse
 
-    from interpretable_adv.plots import FIGURE_FORMATS
+    from interpretable_adv.reports.plots import FIGURE_FORMATS
 
     extension = os.path.splitext(text)[1].lower().lstrip(".")
     if extension not in FIGURE_FORMATS:
@@ -65,7 +65,7 @@ def run(args):
         print("  direction: " + mark(record["direction_words"], tokens, color))
         print("  nearest:   " + mark(record["nearest_words"], tokens, color))
     if args.figure:
-        from interpretable_adv.plots import heatmap_figure
+        from interpretable_adv.reports.plots import heatmap_figure
         heatmap_figure(tokens, records, args.figure, title="test review %d (%s)" % (args.index, label))
         print("\nheatmap written to %s" % args.figure)
     return 0

@@ -6,7 +6,7 @@ models are flagged.
 
 import os
 
-from interpretable_adv.seed_summary import summarize
+from interpretable_adv.reports.seed_summary import summarize
 
 HELP = "Tables 3 and 1 over seeds (RUNS/seedN/...): mean +- sd"
 

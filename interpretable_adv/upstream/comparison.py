@@ -11,7 +11,7 @@ import os
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_text
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.plots import save_figure
+from interpretable_adv.reports.plots import save_figure
 
 def _fmt(value, fmt="%.2f"):
     return "-" if value is None else fmt % value

@@ -20,7 +20,7 @@ from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.runs import load_run
-from interpretable_adv.table1 import method_records, review_gradient
+from interpretable_adv.reports.table1 import method_records, review_gradient
 
 
 def mark(words, original, color):
