@@ -21,7 +21,7 @@ from interpretable_adv.data import PreparedData
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.lstm import lstm_sequences
 from interpretable_adv.nets import Classifier
-from interpretable_adv.runs import load_pretrained
+from interpretable_adv.checkpoints import load_pretrained
 
 
 def states(model, dataset, batch=256):

@@ -75,7 +75,7 @@ class LMTerm:
         path = config.get("lm_term")
         if not path:
             return None
-        from interpretable_adv.runs import load_lm
+        from interpretable_adv.checkpoints import load_lm
 
         lm = load_lm(path, data, device, flag="--lm-term")
         if not lm.conditional:

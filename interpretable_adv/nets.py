@@ -37,6 +37,9 @@ def split_by_lengths(flat, lengths):
     return F.split_axis(flat, boundaries, axis=0) if boundaries else [flat]
 
 
+N_CLASSES = 2   # IMDB: negative (0), positive (1); the class-conditional LM has one label embedding per class
+
+
 class LanguageModel(chainer.Chain):
     """``EmbedID(V, D)`` -> dropout -> ``NStepLSTM(H)`` -> dropout -> adaptive (or full) softmax.
 
@@ -96,6 +99,15 @@ class LanguageModel(chainer.Chain):
         if labels is None:
             raise ValueError("a class-conditional LM needs the labels of its inputs")
         return e + self.label_embed(labels)
+
+    @classmethod
+    def from_config(cls, config, n_vocab):
+        """The LM of a ``pretrain`` configuration (embedding, LSTM, adaptive or full softmax), class-conditional
+        (one label embedding per class) when ``config['conditional']``."""
+        return cls(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"], dropout=config["dropout"],
+                   softmax=config["softmax"], cutoffs=tuple(config["cutoffs"]), div_value=config["div_value"],
+                   init_scale=config["init_scale"], forget_bias=config["forget_bias"],
+                   n_labels=N_CLASSES if config.get("conditional") else 0)
 
     def hidden_states(self, x, state=None, labels=None):
         """Run the LSTM over a (B, T) block of ids; returns (h (B*T, H) in row-major order, state).
@@ -196,6 +208,12 @@ class Classifier(chainer.Chain):
             self.rnn = L.NStepLSTM(1, embed_dim, hidden_dim, 0.0, initialW=lecun)
             self.fc = L.Linear(hidden_dim, fc_dim, initialW=lecun, initial_bias=fc_bias)
             self.out = L.Linear(fc_dim, n_classes, initialW=lecun)
+
+    @classmethod
+    def from_config(cls, config, n_vocab):
+        """The classifier of a ``train`` configuration (embedding, LSTM, ReLU layer, output)."""
+        return cls(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"], fc_dim=config["fc_dim"],
+                   dropout=config["dropout"], fc_bias=config.get("fc_bias", 0.0), readout=config.get("readout", "eos"))
 
     def embed_reviews(self, xs):
         """Embeddings of a list of id arrays, concatenated: (sum of lengths, D)."""

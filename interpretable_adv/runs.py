@@ -1,15 +1,15 @@
-"""Run directories and checkpoints: everything that reads or writes a run on disk.
+"""Run directories: everything about a training run's directory on disk but its model files.
 
 A training run (``iadv pretrain`` / ``iadv train``) is a directory holding
-``args.json`` (resolved configuration, dataset fingerprint, versions),
-Chainer's ``log``, snapshots ``snapshot_iter_N``, ``results.json`` and its
-model (``lm.npz`` or ``best_model.npz``, parameters plus ``meta/`` entries).
-This module parses ``--device``, builds the models from a configuration,
-checks and records a run before training (:func:`open_run`,
-:func:`record_run`: nothing is written until every check passed), resumes it
-(:func:`newest_readable_snapshot`, :func:`run_trainer`), saves and reads models
-with their metadata, and loads finished runs and LMs for evaluation
-(:func:`load_run`, :func:`load_lm`, :func:`data_dir_of_runs`). Every file is
+``args.json`` (resolved configuration, fingerprints of the dataset and the
+input files, versions), Chainer's ``log``, snapshots ``snapshot_iter_N``,
+``results.json`` and its model (``lm.npz`` or ``best_model.npz``, written and
+read by :mod:`interpretable_adv.checkpoints`). This module parses
+``--device``, checks and records a run before training (:func:`open_run`,
+:func:`record_run`: nothing is written until every check passed, and only
+under the directory's lock), resumes it (:func:`newest_readable_snapshot`,
+:func:`run_trainer`), and finds finished runs and their dataset
+(:func:`run_config`, :func:`data_dir_of_runs`, :func:`run_sets`). Every file is
 read with pickling off (:mod:`interpretable_adv.files`).
 """
 
@@ -18,7 +18,6 @@ import contextlib
 import datetime
 import functools
 import hashlib
-import json
 import os
 import platform
 import random
@@ -33,17 +32,14 @@ import numpy as np
 from interpretable_adv import __version__, methods
 from interpretable_adv.errors import UnsafeFile, UsageError
 from interpretable_adv.files import (
-    atomic_path,
     atomic_write_json,
     check_npz,
     load_npz,
-    open_npz,
     read_json,
     remove_stale_temporaries,
     warn,
 )
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.nets import Classifier, LanguageModel
 from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, OPTIONAL_DEFAULTS, flag_of, normalise_device
 
 # The run rows a reproduction trains, as run directory names (the registry's, :func:`methods.rows`); the order
@@ -51,7 +47,7 @@ from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, OPTIONAL_DEFAU
 RUN_NAMES = tuple(row.name for row in methods.rows())
 
 
-# ----------------------------------------------------------------------------- devices and models
+# ----------------------------------------------------------------------------- devices
 
 def get_device(spec):
     """Chainer device from ``--device``: -1 or ``@numpy`` = CPU, N or ``@cupy:N`` = GPU N.
@@ -73,26 +69,6 @@ def set_seed(seed, device=None):
     np.random.seed(seed)
     if device is not None and device.xp is not np:
         device.xp.random.seed(seed)
-
-
-def build_classifier(config, n_vocab):
-    """The classifier of a ``train`` configuration (embedding, LSTM, ReLU layer, output)."""
-    return Classifier(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
-                      fc_dim=config["fc_dim"], dropout=config["dropout"], fc_bias=config.get("fc_bias", 0.0),
-                      readout=config.get("readout", "eos"))
-
-
-N_CLASSES = 2   # IMDB: negative (0), positive (1); the class-conditional LM has one label embedding per class
-
-
-def build_language_model(config, n_vocab):
-    """The language model of a ``pretrain`` configuration (embedding, LSTM, adaptive or full softmax),
-    class-conditional when ``config['conditional']``."""
-    return LanguageModel(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"],
-                         dropout=config["dropout"], softmax=config["softmax"], cutoffs=tuple(config["cutoffs"]),
-                         div_value=config["div_value"], init_scale=config["init_scale"],
-                         forget_bias=config["forget_bias"],
-                         n_labels=N_CLASSES if config.get("conditional") else 0)
 
 
 # ----------------------------------------------------------------------------- a training run's life
@@ -366,85 +342,6 @@ def newest_readable_snapshot(out):
     return None
 
 
-# ----------------------------------------------------------------------------- models with metadata
-
-
-def save_model_with_meta(path, model, meta):
-    """``save_npz`` of ``model`` plus ``meta/<key>`` entries (vocabulary hash, config), atomically."""
-    serializer = chainer.serializers.DictionarySerializer()
-    serializer.save(model)
-    uninitialised = [k for k, v in serializer.target.items() if v is None]
-    if uninitialised:   # NumPy would pickle None; every file we write must load with pickling off
-        raise ValueError("cannot save %s: uninitialised entries %s" % (path, ", ".join(uninitialised)))
-    save_arrays_with_meta(path, {k: chainer.backends.cuda.to_cpu(v) for k, v in serializer.target.items()}, meta)
-
-
-def save_arrays_with_meta(path, arrays, meta):
-    """The one writer of model files: ``arrays`` plus ``meta/<key>`` (strings; other values as JSON).
-
-    Atomic (a temporary name renamed into place); nothing pickled.
-    """
-    target = dict(arrays)
-    for key, value in meta.items():
-        target["meta/" + key] = np.asarray(json.dumps(value) if not isinstance(value, str) else value)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:   # a file object: np.savez would append ".npz" to a name without it
-            np.savez(f, **target)
-
-def read_meta(path, what=None):
-    """The ``meta/`` entries of a file written by :func:`save_model_with_meta` (read without pickling)."""
-    with open_npz(path, what) as z:
-        return {k[len("meta/"):]: str(z[k]) for k in z.files if k.startswith("meta/")}
-
-
-class PretrainedMismatch(UsageError):
-    """The language-model checkpoint does not fit the classifier or the dataset."""
-
-
-def load_pretrained(classifier, lm_path, vocab_hash):
-    """Initialise ``classifier.embed`` and ``classifier.rnn`` from an LM checkpoint (``lm.npz``).
-
-    Refuses (PretrainedMismatch) when the LM was trained on another
-    vocabulary (hash differs) or its shapes differ. The head stays fresh.
-    """
-    copy_from_lm(classifier, lm_path, vocab_hash, "--pretrained",
-                 wanted=lambda key: key.startswith(("embed/", "rnn/")))
-
-
-def init_language_model(lm, lm_path, vocab_hash):
-    """``iadv pretrain --init``: every parameter of ``lm`` from an LM checkpoint (fine-tuning).
-
-    A class-conditional ``lm`` initialised from an unconditional checkpoint
-    keeps its zero label embeddings (so it starts as exactly that LM).
-    """
-    copy_from_lm(lm, lm_path, vocab_hash, "--init", wanted=lambda key: True,
-                 optional=lambda key: key.startswith("label_embed/"))
-
-
-def copy_from_lm(model, lm_path, vocab_hash, flag, wanted, optional=lambda key: False):
-    """Copy the ``wanted`` parameters of ``model`` from ``lm_path`` (checked: vocabulary, names, shapes)."""
-    if not os.path.isfile(lm_path):
-        raise PretrainedMismatch("%s %s: no such file" % (flag, lm_path))
-    meta = read_meta(lm_path, flag)
-    lm_hash = meta.get("vocab_hash")
-    if lm_hash != vocab_hash:
-        raise PretrainedMismatch("%s %s: vocabulary hash %s does not match the dataset's %s; "
-                                 "the LM was trained on a different vocabulary" % (flag, lm_path, lm_hash, vocab_hash))
-    with open_npz(lm_path, flag) as z:
-        for name, param in model.namedparams():
-            key = name.lstrip("/")
-            if not wanted(key) or (optional(key) and key not in z.files):
-                continue
-            if key not in z.files:
-                raise PretrainedMismatch("%s %s: no parameter %s" % (flag, lm_path, key))
-            if z[key].shape != param.shape:
-                raise PretrainedMismatch("%s %s: %s has shape %s, this model needs %s (use the LM's "
-                                         "--embed-dim/--hidden-dim/--softmax/--cutoffs)"
-                                         % (flag, lm_path, key, z[key].shape, param.shape))
-            param.array[...] = chainer.backend.get_array_module(param.array).asarray(z[key])
-
-
 # ----------------------------------------------------------------------------- finished runs
 
 
@@ -454,52 +351,6 @@ def run_config(run_dir):
     if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
         raise UsageError("%s: not an args.json written by `iadv train`" % os.path.join(run_dir, "args.json"))
     return saved["config"]
-
-
-def load_run(run_dir, data, device):
-    """Classifier of a run directory (best-on-dev weights) and its configuration.
-
-    Refuses (UsageError) a run trained on another vocabulary than ``data``'s.
-    """
-    config = run_config(run_dir)
-    results_path = os.path.join(run_dir, "results.json")
-    if os.path.isfile(results_path):
-        trained_on = read_json(results_path, "run results").get("vocab_hash")
-        if trained_on is not None and trained_on != data.vocab.hash:
-            raise UsageError("%s was trained on another vocabulary (hash %s) than --data %s (%s); pass the "
-                             "dataset the run used" % (run_dir, trained_on[:12], data.directory, data.vocab.hash[:12]))
-    model = build_classifier(config, len(data.vocab))
-    load_npz(os.path.join(run_dir, "best_model.npz"), model, "best model")
-    model.to_device(device)
-    return model, config
-
-
-LM_STRUCTURE_KEYS = ("embed_dim", "hidden_dim", "softmax", "cutoffs", "div_value", "init_scale", "forget_bias")
-
-
-def load_lm(path, data, device, flag="--lm"):
-    """The language model in ``path`` (``lm.npz``), checked against ``data``'s vocabulary first."""
-    if not os.path.isfile(path):
-        raise UsageError("%s %s: no such file" % (flag, path))
-    meta = read_meta(path, flag)
-    if meta.get("vocab_hash") != data.vocab.hash:
-        raise UsageError("%s %s: trained on another vocabulary (hash %s) than --data %s (%s)"
-                         % (flag, path, str(meta.get("vocab_hash"))[:12], data.directory, data.vocab.hash[:12]))
-    if meta.get("format") == "upstream-iadvt":
-        raise UsageError("%s %s: an imported upstream LM holds only the embedding and the LSTM (for `iadv train "
-                         "--pretrained`); perplexities need an LM with its softmax, from `iadv pretrain`" % (flag, path))
-    try:
-        config = json.loads(meta["config"])
-    except (KeyError, ValueError):
-        raise UsageError("%s %s: no readable meta/config entry; not an LM written by iadv" % (flag, path)) from None
-    missing = [key for key in LM_STRUCTURE_KEYS if key not in config]
-    if missing:
-        raise UsageError("%s %s: its config lacks %s" % (flag, path, ", ".join(missing)))
-    config.setdefault("dropout", 0.0)   # evaluation runs with dropout off; older imports did not record it
-    lm = build_language_model(config, len(data.vocab))
-    load_npz(path, lm, flag)
-    lm.to_device(device)
-    return lm
 
 
 def data_dir_of_run(run_dir):

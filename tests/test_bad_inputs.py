@@ -655,7 +655,7 @@ def test_an_os_error_on_our_temporary_is_reported_with_the_users_path(monkeypatc
 def test_every_atomic_writer_refuses_a_directory_target_and_leaves_nothing(tmp_path, writer):
     from interpretable_adv.errors import UsageError
     from interpretable_adv.files import atomic_write_text
-    from interpretable_adv.runs import save_arrays_with_meta
+    from interpretable_adv.checkpoints import save_arrays_with_meta
 
     target = tmp_path / "target"
     target.mkdir()

@@ -93,7 +93,7 @@ def test_dev_accuracy_in_the_training_log_counts_examples(tmp_path):
     from interpretable_adv.data import PreparedData
     from interpretable_adv.iterators import ReviewDataset
     from interpretable_adv.presets import resolve
-    from interpretable_adv.runs import load_run
+    from interpretable_adv.checkpoints import load_run
     from interpretable_adv.training.classifier import train_classifier
 
     write_synthetic_corpus(str(tmp_path / "raw"), n_train=60, n_test=40, n_unsup=20, seed=3)

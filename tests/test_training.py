@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
+from interpretable_adv.checkpoints import PretrainedMismatch, load_pretrained
 from interpretable_adv.cli import main
 from interpretable_adv.data import PreparedData
 from interpretable_adv.nets import Classifier
 from interpretable_adv.presets import resolve
-from interpretable_adv.runs import PretrainedMismatch, load_pretrained
 from interpretable_adv.training.classifier import train_classifier
 from interpretable_adv.training.lm import train_language_model
 from tests.helpers import KillAt

@@ -12,7 +12,7 @@ from interpretable_adv import upstream
 from interpretable_adv.cli import main
 from interpretable_adv.errors import UsageError
 from interpretable_adv.nets import Classifier
-from interpretable_adv.runs import load_pretrained
+from interpretable_adv.checkpoints import load_pretrained
 
 # Dev / test accuracy (percent) per epoch of the synthetic upstream run.
 DEV = [81.5, 85.25, 84.0]

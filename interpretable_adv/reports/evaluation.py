@@ -14,6 +14,7 @@ import chainer
 import numpy as np
 
 from interpretable_adv import methods
+from interpretable_adv.checkpoints import load_lm, load_run
 from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, remove_stale_temporaries
@@ -37,7 +38,7 @@ from interpretable_adv.reports.table3 import (
     table3,
     table3_markdown,
 )
-from interpretable_adv.runs import check_output_dir, get_device, load_lm, load_run
+from interpretable_adv.runs import check_output_dir, get_device
 
 
 def collect_table3(runs_dir, data_dir, out):

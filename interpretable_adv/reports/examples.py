@@ -15,11 +15,11 @@ import numpy as np
 
 from interpretable_adv import adversarial as adv
 from interpretable_adv import methods
+from interpretable_adv.checkpoints import load_run
 from interpretable_adv.errors import UsageError
 from interpretable_adv.iterators import ReviewDataset
-from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.lm_term import LMTerm
-from interpretable_adv.runs import load_run
+from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.reports.table1 import method_records, review_gradient
 
 

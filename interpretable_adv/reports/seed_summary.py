@@ -19,7 +19,10 @@ import sys
 import numpy as np
 
 from interpretable_adv import methods
-from interpretable_adv.runs import check_output_dir, data_dir_of_runs
+from interpretable_adv.errors import UsageError
+from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
+from interpretable_adv.locking import OutputLock
+from interpretable_adv.reports.plots import save_figure
 from interpretable_adv.reports.table1 import HEADLINE, PAPER_ORIGINAL_PERPLEXITY, VARIANTS
 from interpretable_adv.reports.table3 import (
     DEGENERATE_SHARE,
@@ -29,10 +32,7 @@ from interpretable_adv.reports.table3 import (
     table3,
     table3_rows,
 )
-from interpretable_adv.errors import UsageError
-from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
-from interpretable_adv.locking import OutputLock
-from interpretable_adv.reports.plots import save_figure
+from interpretable_adv.runs import check_output_dir, data_dir_of_runs
 
 
 def seed_dirs(runs_dir):

@@ -18,11 +18,11 @@ import re
 
 import numpy as np
 
+from interpretable_adv import methods
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json
 from interpretable_adv.locking import OutputLock
 from interpretable_adv.reports.plots import save_figure
-from interpretable_adv import methods
 from interpretable_adv.reports.table3 import is_degenerate
 
 # The methods whose eps the sweep scales (every adversarial method that follows the gradient: AdvT : iAdvT : SPGD

@@ -19,14 +19,15 @@ from chainer import training
 from chainer.training import extensions
 
 from interpretable_adv import methods
+from interpretable_adv.checkpoints import load_pretrained
 from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, load_npz
 from interpretable_adv.iterators import BucketIterator, ReviewDataset
 from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.neighbors import NeighborTable
-from interpretable_adv.nets import ClassifierLoss
-from interpretable_adv.runs import build_classifier, load_pretrained, open_run, record_run, run_trainer
+from interpretable_adv.nets import Classifier, ClassifierLoss
+from interpretable_adv.runs import open_run, record_run, run_trainer
 from interpretable_adv.training.extensions import (
     AccuracyEvaluator,
     AlphaSchedule,
@@ -73,7 +74,7 @@ def build_classifier_trainer(config, data, device, dist=None):
     if dist.active:
         dev = ReviewDataset(data.split("dev"), config.get("max_length"),
                             np.arange(len(data.split("dev")))[dist.rank::dist.size])
-    model = build_classifier(config, len(data.vocab))
+    model = Classifier.from_config(config, len(data.vocab))
     if config.get("pretrained"):
         load_pretrained(model, config["pretrained"], data.vocab.hash)
     model.to_device(device)

@@ -19,19 +19,13 @@ import chainer
 import numpy as np
 from chainer import training
 
+from interpretable_adv.checkpoints import init_language_model, save_model_with_meta
 from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
-from interpretable_adv.files import atomic_write_json
+from interpretable_adv.files import atomic_write_json, load_npz
 from interpretable_adv.iterators import StreamIterator
-from interpretable_adv.runs import (
-    build_language_model,
-    init_language_model,
-    load_npz,
-    open_run,
-    record_run,
-    run_trainer,
-    save_model_with_meta,
-)
+from interpretable_adv.nets import LanguageModel
+from interpretable_adv.runs import open_run, record_run, run_trainer
 from interpretable_adv.training.extensions import (
     AlphaDecayOnPlateau,
     EveryNAndAtEnd,
@@ -116,7 +110,7 @@ def build_lm_trainer(config, data, device, train, dev, dist=None, train_labels=N
     writing extensions on rank 0 only.
     """
     dist = dist or Distribution.single()
-    model = build_language_model(config, len(data.vocab))
+    model = LanguageModel.from_config(config, len(data.vocab))
     if config.get("init"):
         init_language_model(model, config["init"], data.vocab.hash)
     model.to_device(device)
@@ -196,7 +190,7 @@ def conditional_dev_check(parts, config, data, device, dev, dev_labels):
     """
     from interpretable_adv.training.metrics import stream_perplexity
 
-    best = build_language_model(config, len(data.vocab))
+    best = LanguageModel.from_config(config, len(data.vocab))
     load_npz(parts.lm_path, best, "lm.npz")
     best.to_device(device)
     size, steps = config["eval_batchsize"], config["eval_bptt_len"]

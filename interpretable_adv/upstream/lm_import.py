@@ -2,7 +2,7 @@
 
 :func:`import_upstream_lm` takes ``embed/W`` and the ``NStepLSTM`` under
 ``rnn/0/``, renumbers the embedding rows from upstream's vocabulary to ours,
-and writes them with :func:`~interpretable_adv.runs.save_arrays_with_meta`
+and writes them with :func:`~interpretable_adv.checkpoints.save_arrays_with_meta`
 (the same ``meta/`` entries as our own LM files: vocabulary hash, config with
 every structural key, and ``format: upstream-iadvt``, since it holds no output
 layer). It serves ``iadv train --pretrained``.
@@ -14,7 +14,7 @@ import numpy as np
 
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import open_npz, read_json
-from interpretable_adv.runs import save_arrays_with_meta
+from interpretable_adv.checkpoints import save_arrays_with_meta
 
 class UpstreamImportError(UsageError):
     """The upstream checkpoint, its vocabulary and our dataset do not fit together."""
