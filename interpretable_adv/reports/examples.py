@@ -16,10 +16,12 @@ import numpy as np
 from interpretable_adv import adversarial as adv
 from interpretable_adv import methods
 from interpretable_adv.checkpoints import load_run
+from interpretable_adv.methods import Batch, stages
 from interpretable_adv.errors import UsageError
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.neighbors import NeighborTable
+from interpretable_adv.perturbation import BatchLayout
 from interpretable_adv.reports.table1 import method_records, review_gradient
 
 
@@ -66,9 +68,11 @@ def spgd_two_word_example(classifier, vocab, words, label, perturbation, k):
 
     ``perturbation``: the SPGD run's :class:`~interpretable_adv.perturbation.Perturbation`
     (its eps and normalisation; Figure 1 uses sigma 0.5, so that one of the two
-    words is kept). Returns, per word, the AdvT step ``r_t``, its ``k`` neighbour
-    directions (and words), the chosen direction, the projection ``rhat_t`` and
-    whether the sparsification kept it (``floor((1 - sigma) * 2)`` of the two are kept).
+    words is kept). The raw step and the final perturbation are the SPGD
+    recipe's own (:mod:`interpretable_adv.methods.spgd`); returns, per word, the
+    raw step ``r_t``, its ``k`` neighbour directions (and words), the chosen
+    direction, the projection ``rhat_t`` (for a kept word the recipe's ``d_t``)
+    and whether the sparsification kept it (``floor((1 - sigma) * 2)`` of the two).
     """
     eps, sigma = perturbation.eps, perturbation.sigma
     xp = classifier.xp
@@ -77,12 +81,13 @@ def spgd_two_word_example(classifier, vocab, words, label, perturbation, k):
     neighbors = NeighborTable(k)
     neighbors.refresh(embeddings)
     table = neighbors.lookup(ids)
-    grad = review_gradient(classifier, ids, label)[None]
-    lengths = xp.asarray([len(ids)])
-    r = perturbation.raw_step(grad, lengths)[0]
+    batch = Batch(review_gradient(classifier, ids, label), ids, BatchLayout([len(ids)], xp), embeddings=embeddings,
+                  neighbors=neighbors)
+    r = stages.projected_steps(perturbation, batch)[0]   # the recipe's raw step (M steps; AdvT's for M = 1)
+    d = perturbation(batch)                              # the recipe's result: kept words projected, others 0
+    mask = xp.sqrt((d * d).sum(axis=1)) > 0
     directions = adv.neighbor_directions(embeddings, ids[None], table)[0]
-    rhat = adv.spgd_project(r[None], directions[None])[0]
-    mask = adv.spgd_sparsify_mask(xp.sqrt((r * r).sum(axis=1))[None], lengths, sigma)[0]
+    rhat = xp.where(mask[:, None], d, adv.spgd_project(r[None], directions[None])[0])   # what a dropped word had
     to_cpu = chainer.backends.cuda.to_cpu
     out = []
     for t, word in enumerate(words):
