@@ -5,8 +5,9 @@ with the model's parameters and ``meta/<key>`` entries (vocabulary hash,
 configuration); :func:`read_meta` reads them back. :func:`load_pretrained`
 (``iadv train --pretrained``) and :func:`init_language_model` (``iadv
 pretrain --init``) copy an LM's parameters into a model after checking the
-vocabulary and the shapes; :func:`load_run` and :func:`load_lm` load a
-finished run's best model and an LM for evaluation. Run directories
+vocabulary and the shapes; :func:`load_run` (with :func:`run_config`, a run's
+saved configuration) and :func:`load_lm` load a finished run's best model and
+an LM for evaluation. Run directories
 themselves (``args.json``, snapshots, resuming) are :mod:`interpretable_adv.runs`'.
 """
 
@@ -19,7 +20,6 @@ import numpy as np
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_path, load_npz, open_npz, read_json
 from interpretable_adv.nets import Classifier, LanguageModel
-from interpretable_adv.runs import run_config
 
 
 def save_model_with_meta(path, model, meta):
@@ -99,6 +99,14 @@ def copy_from_lm(model, lm_path, vocab_hash, flag, wanted, optional=lambda key: 
 
 
 # ----------------------------------------------------------------------------- finished runs' models
+
+
+def run_config(run_dir):
+    """The configuration in a run's ``args.json`` (UsageError if absent or unreadable)."""
+    saved = read_json(os.path.join(run_dir, "args.json"), "run settings")
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise UsageError("%s: not an args.json written by `iadv train`" % os.path.join(run_dir, "args.json"))
+    return saved["config"]
 
 
 def load_run(run_dir, data, device):

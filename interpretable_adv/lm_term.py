@@ -48,7 +48,9 @@ from interpretable_adv.data import EOS_ID
 from interpretable_adv.errors import UsageError
 from interpretable_adv.lstm import lstm_sequences
 from interpretable_adv.nets import split_by_lengths
-from interpretable_adv.presets.schema import LM_INPUTS
+
+# What the LM of the term reads: its own embeddings + d (offset) or the classifier's + d (tied).
+LM_INPUTS = ("offset", "tied")
 
 
 class LMTerm:

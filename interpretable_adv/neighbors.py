@@ -12,8 +12,9 @@ is the Trainer extension (paper: every 50 iterations; upstream: every epoch).
 
 import chainer
 
-from interpretable_adv.presets.schema import NEIGHBOR_MODES as MODES
 from interpretable_adv.topk import normalized_rows, pad_to_groups, top_k_cosine
+
+MODES = ("lazy", "full")   # a row when a batch first needs it, or the whole table at each refresh
 
 
 class NeighborTable:

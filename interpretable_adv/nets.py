@@ -18,7 +18,6 @@ import numpy as np
 
 from interpretable_adv.adaptive_softmax import AdaptiveSoftmax, FullSoftmax
 from interpretable_adv.lstm import lstm_sequences
-from interpretable_adv.presets.schema import READOUTS
 
 FORGET_GATE_INPUT_BIAS = "b1"
 FORGET_GATE_HIDDEN_BIAS = "b5"
@@ -37,6 +36,8 @@ def split_by_lengths(flat, lengths):
     return F.split_axis(flat, boundaries, axis=0) if boundaries else [flat]
 
 
+SOFTMAXES = ("adaptive", "full")   # the LM's output layer
+READOUTS = ("eos", "last_word")    # the state the classifier's head reads
 N_CLASSES = 2   # IMDB: negative (0), positive (1); the class-conditional LM has one label embedding per class
 
 

@@ -9,7 +9,7 @@ read by :mod:`interpretable_adv.checkpoints`). This module parses
 :func:`record_run`: nothing is written until every check passed, and only
 under the directory's lock), resumes it (:func:`newest_readable_snapshot`,
 :func:`run_trainer`), and finds finished runs and their dataset
-(:func:`run_config`, :func:`data_dir_of_runs`, :func:`run_sets`). Every file is
+(:func:`data_dir_of_runs`, :func:`run_sets`). Every file is
 read with pickling off (:mod:`interpretable_adv.files`).
 """
 
@@ -30,6 +30,7 @@ import chainer
 import numpy as np
 
 from interpretable_adv import __version__, methods
+from interpretable_adv.checkpoints import run_config
 from interpretable_adv.errors import UnsafeFile, UsageError
 from interpretable_adv.files import (
     atomic_write_json,
@@ -343,14 +344,6 @@ def newest_readable_snapshot(out):
 
 
 # ----------------------------------------------------------------------------- finished runs
-
-
-def run_config(run_dir):
-    """The configuration in a run's ``args.json`` (UsageError if absent or unreadable)."""
-    saved = read_json(os.path.join(run_dir, "args.json"), "run settings")
-    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
-        raise UsageError("%s: not an args.json written by `iadv train`" % os.path.join(run_dir, "args.json"))
-    return saved["config"]
 
 
 def data_dir_of_run(run_dir):

@@ -11,20 +11,17 @@ epsilon, ``n_neighbors`` = K, ``sigma`` = sigma, ``spgd_steps`` = M,
 
 import math
 
-from interpretable_adv.adversarial import IADVT_WEIGHTS, NORMS, SPGD_RANKS
+# The enumerations, one place each: every one lives with the module that uses it, and the schema takes its
+# choices from there.
 from interpretable_adv import methods
+from interpretable_adv.adversarial import IADVT_WEIGHTS, NORMS, SPGD_RANKS
 from interpretable_adv.distributed import COMMUNICATORS
 from interpretable_adv.errors import UsageError
-
-# The enumerations, one place each: the equations' own (above) live with the equations; the rest here,
-# and the modules that use them import them from here.
-SOFTMAXES = ("adaptive", "full")
-READOUTS = ("eos", "last_word")
-NEIGHBOR_MODES = ("lazy", "full")
-NEIGHBOR_UNITS = ("iteration", "epoch")
-DROPOUT_MASKS = ("fresh", "shared")
-# How the LM of the equation-9 term reads the perturbed review (see interpretable_adv/lm_term.py).
-LM_INPUTS = ("offset", "tied")
+from interpretable_adv.lm_term import LM_INPUTS
+from interpretable_adv.neighbors import MODES as NEIGHBOR_MODES
+from interpretable_adv.nets import READOUTS, SOFTMAXES
+from interpretable_adv.training.extensions import NEIGHBOR_UNITS
+from interpretable_adv.training.updaters import DROPOUT_MASKS
 
 
 class Key:
