@@ -15,6 +15,7 @@ import chainer
 from interpretable_adv.topk import normalized_rows, pad_to_groups, top_k_cosine
 
 MODES = ("lazy", "full")   # a row when a batch first needs it, or the whole table at each refresh
+REFRESH_UNITS = ("iteration", "epoch")   # the table is refreshed every N updates (the paper) or epochs (upstream)
 
 
 class NeighborTable:

@@ -38,6 +38,7 @@ def split_by_lengths(flat, lengths):
 
 SOFTMAXES = ("adaptive", "full")   # the LM's output layer
 READOUTS = ("eos", "last_word")    # the state the classifier's head reads
+DROPOUT_MASKS = ("fresh", "shared")   # the adversarial pass's masks: drawn afresh (upstream) or replayed (DropoutMasks)
 N_CLASSES = 2   # IMDB: negative (0), positive (1); the class-conditional LM has one label embedding per class
 
 

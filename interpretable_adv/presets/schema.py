@@ -19,9 +19,8 @@ from interpretable_adv.distributed import COMMUNICATORS
 from interpretable_adv.errors import UsageError
 from interpretable_adv.lm_term import LM_INPUTS
 from interpretable_adv.neighbors import MODES as NEIGHBOR_MODES
-from interpretable_adv.nets import READOUTS, SOFTMAXES
-from interpretable_adv.training.extensions import NEIGHBOR_UNITS
-from interpretable_adv.training.updaters import DROPOUT_MASKS
+from interpretable_adv.neighbors import REFRESH_UNITS as NEIGHBOR_UNITS
+from interpretable_adv.nets import DROPOUT_MASKS, READOUTS, SOFTMAXES
 
 
 class Key:

@@ -18,9 +18,6 @@ from chainer.training import extensions, triggers
 from interpretable_adv.errors import TrainingDiverged
 from interpretable_adv.training.metrics import classifier_metrics, stream_perplexity
 
-# The unit of --neighbor-interval: every N updates (the paper) or every N epochs (upstream).
-NEIGHBOR_UNITS = ("iteration", "epoch")
-
 
 class AccuracyEvaluator(training.Extension):
     """Dev evaluation for the trainer: reports ``validation/main/{accuracy,loss,majority_share}``.

@@ -36,10 +36,8 @@ from chainer import training
 from interpretable_adv import methods
 from interpretable_adv.iterators import review_converter, serialize_random_state
 from interpretable_adv.methods import Batch
+from interpretable_adv.nets import DROPOUT_MASKS
 from interpretable_adv.perturbation import BatchLayout, Perturbation, perturbation_statistics
-
-# The adversarial pass's dropout masks: drawn afresh (upstream) or the clean pass's, replayed.
-DROPOUT_MASKS = ("fresh", "shared")
 
 
 def serialize_run_state(serializer, optimizer):
