@@ -31,6 +31,7 @@ import numpy as np
 
 from interpretable_adv import __version__, methods
 from interpretable_adv.checkpoints import run_config
+from interpretable_adv.distributed import Distribution
 from interpretable_adv.errors import UnsafeFile, UsageError
 from interpretable_adv.files import (
     atomic_write_json,
@@ -301,6 +302,29 @@ def record_run(config, command, data, dist=None, resume=None):
         yield claim() if dist is None else dist.on_writer(claim)   # every rank: rank 0's snapshot
     finally:
         lock.release()
+
+
+def train_run(config, command, build, results_of, extra_extensions=()):
+    """The life of one training run, the same for ``pretrain`` and ``train``; returns ``results.json``'s content.
+
+    Checks (:func:`open_run`), ``build(config, data, device, dist) -> (trainer,
+    parts)`` (reads files and checks what needs the data; writes nothing),
+    then under ``--out``'s lock (:func:`record_run`) the training, resumed
+    from the chosen snapshot, and on rank 0 ``results_of(config, data, device,
+    trainer, parts, dist, wall_seconds)`` written as ``results.json`` (None on
+    the other ranks of a data-parallel run). ``extra_extensions``:
+    ``(extension, trigger)`` pairs added to the trainer.
+    """
+    dist = Distribution.from_config(config)
+    device, data, resume = open_run(config, command, dist)
+    trainer, parts = build(config, data, device, dist)
+    with record_run(config, command, data, dist, resume) as snapshot:
+        wall = run_trainer(trainer, snapshot, extra_extensions)
+        if not dist.is_writer:
+            return None   # rank 0 writes the model and results.json
+        results = results_of(config, data, device, trainer, parts, dist, wall)
+        atomic_write_json(os.path.join(config["out"], "results.json"), results)
+    return results
 
 
 def run_trainer(trainer, snapshot=None, extra_extensions=()):

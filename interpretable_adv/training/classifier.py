@@ -22,12 +22,12 @@ from interpretable_adv import methods
 from interpretable_adv.checkpoints import load_pretrained
 from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
-from interpretable_adv.files import atomic_write_json, load_npz
+from interpretable_adv.files import load_npz
 from interpretable_adv.iterators import BucketIterator, ReviewDataset
 from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
-from interpretable_adv.runs import open_run, record_run, run_trainer
+from interpretable_adv.runs import train_run
 from interpretable_adv.training.extensions import (
     AccuracyEvaluator,
     AlphaSchedule,
@@ -127,18 +127,12 @@ def train_classifier(config, extra_extensions=()):
 
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
-    out = config["out"]
-    dist = Distribution.from_config(config)
-    device, data, resume = open_run(config, "train", dist)
+    return train_run(config, "train", _checked_trainer, _final_results, extra_extensions)
+
+
+def _checked_trainer(config, data, device, dist):
     check_with_data(config, data)
-    trainer, parts = build_classifier_trainer(config, data, device, dist)
-    with record_run(config, "train", data, dist, resume) as snapshot:
-        wall = run_trainer(trainer, snapshot, extra_extensions)
-        if not dist.is_writer:
-            return None   # rank 0 evaluates the best model on test and writes results.json
-        results = _final_results(config, data, device, trainer, parts, dist, wall)
-        atomic_write_json(os.path.join(out, "results.json"), results)
-    return results
+    return build_classifier_trainer(config, data, device, dist)
 
 
 def _final_results(config, data, device, trainer, parts, dist, wall):

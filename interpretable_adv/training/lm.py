@@ -22,10 +22,10 @@ from chainer import training
 from interpretable_adv.checkpoints import init_language_model, save_model_with_meta
 from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
-from interpretable_adv.files import atomic_write_json, load_npz
+from interpretable_adv.files import load_npz
 from interpretable_adv.iterators import StreamIterator
 from interpretable_adv.nets import LanguageModel
-from interpretable_adv.runs import open_run, record_run, run_trainer
+from interpretable_adv.runs import train_run
 from interpretable_adv.training.extensions import (
     AlphaDecayOnPlateau,
     EveryNAndAtEnd,
@@ -150,30 +150,32 @@ def train_language_model(config, extra_extensions=()):
 
     ``extra_extensions``: ``(extension, trigger)`` pairs added to the trainer.
     """
-    out = config["out"]
-    dist = Distribution.from_config(config)
-    device, data, resume = open_run(config, "pretrain", dist)
+    return train_run(config, "pretrain", _checked_trainer, _final_results, extra_extensions)
+
+
+def _checked_trainer(config, data, device, dist):
     train, train_labels, dev, dev_labels = lm_streams(config, data)
     check_sizes(dict(config, batchsize=dist.global_batch(config["batchsize"])), len(data.vocab), len(train), len(dev))
     trainer, parts = build_lm_trainer(config, data, device, train, dev, dist, train_labels, dev_labels)
-    with record_run(config, "pretrain", data, dist, resume) as snapshot:
-        wall = run_trainer(trainer, snapshot, extra_extensions)
-        if not dist.is_writer:
-            return None   # rank 0 writes lm.npz and results.json
-        if not os.path.exists(parts.lm_path):
-            save_model_with_meta(parts.lm_path, parts.model, parts.meta)
-        best = [e for e in trainer.get_extension("LogReport").log if "validation/main/perplexity" in e]
-        results = {
-            "dev_perplexity_best": min((e["validation/main/perplexity"] for e in best), default=None),
-            "dev_perplexity_last": best[-1]["validation/main/perplexity"] if best else None,
-            "iterations": trainer.updater.iteration,
-            "train_tokens": int(len(train)), "dev_tokens": int(len(dev)),
-            "wall_time_s": round(wall, 1),
-            "vocab_hash": data.vocab.hash,
-        }
-        if config.get("conditional"):
-            results.update(conditional_dev_check(parts, config, data, device, dev, dev_labels))
-        atomic_write_json(os.path.join(out, "results.json"), results)
+    parts.train, parts.dev, parts.dev_labels = train, dev, dev_labels
+    return trainer, parts
+
+
+def _final_results(config, data, device, trainer, parts, dist, wall):
+    """``results.json`` of a finished LM run (and ``lm.npz`` if no dev evaluation wrote it)."""
+    if not os.path.exists(parts.lm_path):
+        save_model_with_meta(parts.lm_path, parts.model, parts.meta)
+    best = [e for e in trainer.get_extension("LogReport").log if "validation/main/perplexity" in e]
+    results = {
+        "dev_perplexity_best": min((e["validation/main/perplexity"] for e in best), default=None),
+        "dev_perplexity_last": best[-1]["validation/main/perplexity"] if best else None,
+        "iterations": trainer.updater.iteration,
+        "train_tokens": int(len(parts.train)), "dev_tokens": int(len(parts.dev)),
+        "wall_time_s": round(wall, 1),
+        "vocab_hash": data.vocab.hash,
+    }
+    if config.get("conditional"):
+        results.update(conditional_dev_check(parts, config, data, device, parts.dev, parts.dev_labels))
     return results
 
 
