@@ -83,3 +83,29 @@ def test_the_paper_preset_keeps_the_paper_settings():
     assert paper["readout"] == "eos" and paper["lr"] == 0.001 and paper["lr_decay"] == 0.9998
     assert (paper["embed_dim"], paper["hidden_dim"], paper["fc_dim"], paper["batchsize"]) == (256, 1024, 30, 32)
     assert paper["grad_clip"] == 4.0 and paper["max_length"] is None and paper["epoch"] == 30
+
+
+def test_presets_are_differences_from_paper_and_a_user_preset_may_extend_one(tmp_path):
+    """small, tiny and upstream extend paper and hold only what differs; a JSON file may extend any preset."""
+    import json
+    import os
+
+    from interpretable_adv.errors import UsageError
+    from interpretable_adv.presets import load_preset, resolve
+
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "interpretable_adv", "presets")
+    for name in ("small", "tiny", "upstream"):
+        content = json.load(open(os.path.join(here, name + ".json")))
+        assert content["extends"] == "paper"
+        for section in ("pretrain", "train"):
+            paper = load_preset("paper", section)
+            assert all(paper.get(key) != value for key, value in content[section].items()), (name, section)
+            assert set(load_preset(name, section)) == set(paper)
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"extends": "small", "pretrain": {}, "train": {"epoch": 7}}))
+    config = resolve(str(mine), "train", {})
+    assert config["epoch"] == 7 and config["embed_dim"] == load_preset("small", "train")["embed_dim"]
+    loop = tmp_path / "loop.json"
+    loop.write_text(json.dumps({"extends": str(loop), "pretrain": {}, "train": {}}))
+    with pytest.raises(UsageError, match="a loop"):
+        load_preset(str(loop), "train")

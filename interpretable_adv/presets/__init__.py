@@ -1,9 +1,11 @@
 """Presets: ``paper`` (exact sizes, GPU), ``small`` (real IMDB on a CPU), ``tiny`` (synthetic, seconds),
 ``upstream`` (the upstream iAdvT README command).
 
-Each preset file has a ``pretrain`` and a ``train`` section; command-line flags
-override single keys, and the resolved configuration goes to ``args.json``.
-Every key is checked against :mod:`interpretable_adv.presets.schema`.
+Each preset file has a ``pretrain`` and a ``train`` section; a preset may
+``"extends"`` another (``small``, ``tiny`` and ``upstream`` extend ``paper``
+and hold only their differences from it); command-line flags override single
+keys, and the resolved configuration goes to ``args.json``. Every key is
+checked against :mod:`interpretable_adv.presets.schema`.
 """
 
 import json
@@ -15,8 +17,9 @@ from interpretable_adv.presets.schema import validate
 PRESETS = ("paper", "small", "tiny", "upstream")
 
 
-def load_preset(name, section):
-    """The ``section`` (``pretrain`` or ``train``) of preset ``name`` (or of a JSON file path)."""
+def load_preset(name, section, _seen=()):
+    """The ``section`` (``pretrain`` or ``train``) of preset ``name`` (or of a JSON file path), with the
+    sections of the presets it ``"extends"`` underneath (a preset or a JSON file path, as ``--preset``)."""
     path = name if name.endswith(".json") else os.path.join(os.path.dirname(__file__), name + ".json")
     if not name.endswith(".json") and name not in PRESETS:
         raise UsageError("--preset %s: unknown preset (choose from %s, or give a .json file)"
@@ -31,7 +34,14 @@ def load_preset(name, section):
     if not isinstance(content, dict) or not isinstance(content.get(section), dict):
         raise UsageError("--preset %s: needs a JSON object with a %r object (like the presets in %s)"
                          % (name, section, os.path.dirname(__file__)))
-    return {k: v for k, v in content[section].items() if not k.startswith("_")}
+    own = {k: v for k, v in content[section].items() if not k.startswith("_")}
+    parent = content.get("extends")
+    if parent is None:
+        return own
+    if not isinstance(parent, str) or parent in _seen + (name,):
+        raise UsageError("--preset %s: \"extends\" must name another preset, not %r%s"
+                         % (name, parent, " (a loop)" if isinstance(parent, str) else ""))
+    return dict(load_preset(parent, section, _seen + (name,)), **own)
 
 
 def resolve(name, section, overrides):
