@@ -90,7 +90,8 @@ class Perturbation:
         """Equation 9: the gradient (and SPGD's further gradients at ``x + r``) minus beta grad N_l."""
         if batch.labels is None:
             raise ValueError("a perturbation with an LM term needs the reviews' labels")
-        term, words, layout, labels, embeddings = self.lm_term, batch.words, batch.layout, batch.labels, batch.embeddings
+        term, words, layout, labels = self.lm_term, batch.words, batch.layout, batch.labels
+        embeddings = batch.embeddings
         combined = term.combine(batch.grad, words, layout, labels, embeddings)
         if batch.input_gradient is None:
             return dataclasses.replace(batch, grad=combined)

@@ -86,3 +86,12 @@ def invoke(argv, capsys):
         code = exc.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def tiny_test_config(section, **overrides):
+    """The resolved configuration of ``iadv SECTION --preset tiny --test --no-progress`` with ``overrides``."""
+    import types
+
+    from interpretable_adv.commands.training_flags import resolve_config
+
+    return resolve_config(types.SimpleNamespace(preset="tiny", test=True, progress=False, **overrides), section)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from interpretable_adv.cli import main
-from tests.helpers import invoke
+from tests.helpers import invoke, tiny_test_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MARKER_NAME = "PAYLOAD_RAN"
@@ -62,21 +62,16 @@ def tree_state(root):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synthetic_prepared, synthetic_raw):
     """A finished tiny LM and SPGD run, a second dataset, and hostile copies of every loadable file."""
-    from interpretable_adv.commands.training_flags import resolve_config
     from interpretable_adv.training.classifier import train_classifier
     from interpretable_adv.training.lm import train_language_model
 
     root = tmp_path_factory.mktemp("world")
     marker = str(root / MARKER_NAME)
 
-    class Args:
-        def __init__(self, **kw):
-            self.__dict__.update(dict(preset="tiny", test=True, progress=False), **kw)
-
     runs = root / "runs"
-    train_language_model(resolve_config(Args(data=synthetic_prepared, out=str(runs / "lm")), "pretrain"))
-    train_classifier(resolve_config(Args(data=synthetic_prepared, out=str(runs / "spgd"), method="spgd",
-                                         pretrained=str(runs / "lm" / "lm.npz"), snapshot_interval=3), "train"))
+    train_language_model(tiny_test_config("pretrain", data=synthetic_prepared, out=str(runs / "lm")))
+    train_classifier(tiny_test_config("train", data=synthetic_prepared, out=str(runs / "spgd"), method="spgd",
+                                      pretrained=str(runs / "lm" / "lm.npz"), snapshot_interval=3))
     snapshots = sorted(n for n in os.listdir(str(runs / "spgd")) if n.startswith("snapshot_iter_"))
     assert snapshots, "the fixture run must leave snapshots"
 
@@ -136,7 +131,7 @@ def world(tmp_path_factory, synthetic_prepared, synthetic_raw):
 
     # issue 21: a run set mixing vocabularies, a seed whose Table 1 lacks keys, upstream inputs with bad values
     other_run = str(root / "other_run")   # a baseline trained on the other vocabulary
-    train_classifier(resolve_config(Args(data=other_data, out=other_run, method="baseline"), "train"))
+    train_classifier(tiny_test_config("train", data=other_data, out=other_run, method="baseline"))
     mixed = root / "mixed_runs"   # runs/ plus an advt row trained on other_data
     shutil.copytree(str(runs), str(mixed))
     shutil.copytree(other_run, str(mixed / "advt"))

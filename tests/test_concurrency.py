@@ -22,7 +22,7 @@ import time
 import pytest
 
 from interpretable_adv.locking import LOCK_NAME, OutputInUse, OutputLock, lock_file_of
-from tests.helpers import invoke
+from tests.helpers import invoke, tiny_test_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IADV = os.path.join(os.path.dirname(sys.executable), "iadv")
@@ -45,20 +45,15 @@ def tree_bytes(root):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, synthetic_prepared, synthetic_raw):
     """A finished tiny LM and SPGD run (``runs/lm``, ``runs/spgd``), a seed layout, an upstream log, a sweep."""
-    from interpretable_adv.commands.training_flags import resolve_config
     from interpretable_adv.training.classifier import train_classifier
     from interpretable_adv.training.lm import train_language_model
 
     root = tmp_path_factory.mktemp("finished")
 
-    class Args:
-        def __init__(self, **kw):
-            self.__dict__.update(dict(preset="tiny", test=True, progress=False), **kw)
-
     runs = root / "runs"
-    train_language_model(resolve_config(Args(data=synthetic_prepared, out=str(runs / "lm")), "pretrain"))
-    train_classifier(resolve_config(Args(data=synthetic_prepared, out=str(runs / "spgd"), method="spgd",
-                                         pretrained=str(runs / "lm" / "lm.npz")), "train"))
+    train_language_model(tiny_test_config("pretrain", data=synthetic_prepared, out=str(runs / "lm")))
+    train_classifier(tiny_test_config("train", data=synthetic_prepared, out=str(runs / "spgd"), method="spgd",
+                                      pretrained=str(runs / "lm" / "lm.npz")))
     seeds = root / "seeds"
     seeds.mkdir()
     os.symlink(str(runs), str(seeds / "seed0"))

@@ -89,8 +89,6 @@ def test_rp_with_eps_0_is_the_clean_loss_twice(synthetic_prepared, tmp_path):
 
 
 def test_evaluating_an_rp_run_twice_gives_one_table1(synthetic_prepared, tmp_path, capsys):
-    from interpretable_adv.commands.training_flags import resolve_config  # noqa: F401 (the CLI path below)
-
     runs = tmp_path / "runs"
     assert invoke(["pretrain", "--preset", "tiny", "--data", synthetic_prepared, "-o", str(runs / "lm"), "--test",
                    "--no-progress"], capsys)[0] == 0

@@ -251,18 +251,15 @@ def summarize(runs_dir, out=None, data_dir=None):
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
                "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
     with OutputLock(out):
-        _write_summary(out, summary, rows, table1, comparable, sample)
+        remove_stale_temporaries(out)
+        atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
+        if table1 is not None:
+            atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table1, comparable, sample))
+        plot_table3(rows, os.path.join(out, "table3.png"), comparable)
+        atomic_write_json(os.path.join(out, "summary.json"), summary)
+        for row in rows:
+            for seed in row["degenerate_seeds"]:
+                print("warning: seed %d %s predicts one class for > %d%% of the test reviews (degenerate)"
+                      % (seed, row["run"], 100 * DEGENERATE_SHARE), file=sys.stderr)
     return summary
 
-
-def _write_summary(out, summary, rows, table1, comparable, sample):
-    remove_stale_temporaries(out)
-    atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
-    if table1 is not None:
-        atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table1, comparable, sample))
-    plot_table3(rows, os.path.join(out, "table3.png"), comparable)
-    atomic_write_json(os.path.join(out, "summary.json"), summary)
-    for row in rows:
-        for seed in row["degenerate_seeds"]:
-            print("warning: seed %d %s predicts one class for > %d%% of the test reviews (degenerate)"
-                  % (seed, row["run"], 100 * DEGENERATE_SHARE), file=sys.stderr)

@@ -151,18 +151,15 @@ def write_sweep_report(sweep_dir, reference_runs=()):
             reference[label] = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"]}
     chosen, mean_dev, best = choose_scale(grid)
     with OutputLock(sweep_dir, "sweep directory"):
-        _write_report(sweep_dir, grid, controls, chosen, mean_dev, best, reference)
+        atomic_write_text(os.path.join(sweep_dir, "sweep.md"), sweep_markdown(grid, controls, chosen, mean_dev, best,
+                                                                              reference))
+        plot_sweep(grid, chosen, os.path.join(sweep_dir, "sweep.png"), reference)
+        atomic_write_json(os.path.join(sweep_dir, "sweep.json"),
+                          {"grid": {m: {str(s): c for s, c in v.items()} for m, v in grid.items()},
+                           "controls": controls, "reference": reference,
+                           "mean_dev": {str(s): v for s, v in mean_dev.items()},
+                           "best_scale_per_method": best, "chosen_scale": chosen})
     return chosen
-
-
-def _write_report(sweep_dir, grid, controls, chosen, mean_dev, best, reference):
-    atomic_write_text(os.path.join(sweep_dir, "sweep.md"), sweep_markdown(grid, controls, chosen, mean_dev, best,
-                                                                          reference))
-    plot_sweep(grid, chosen, os.path.join(sweep_dir, "sweep.png"), reference)
-    atomic_write_json(os.path.join(sweep_dir, "sweep.json"),
-                      {"grid": {m: {str(s): c for s, c in v.items()} for m, v in grid.items()}, "controls": controls,
-                       "reference": reference, "mean_dev": {str(s): v for s, v in mean_dev.items()},
-                       "best_scale_per_method": best, "chosen_scale": chosen})
 
 
 def main(argv=None):
