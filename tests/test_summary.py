@@ -94,7 +94,7 @@ def test_a_table1_lacking_a_figure_is_refused_naming_the_file_and_the_cell(tmp_p
     from interpretable_adv.errors import UsageError
     from interpretable_adv.reports.seed_summary import read_table1
 
-    cell = {"perplexity": 130.0, "gap": 10.0, "words_changed": 0.25, "flip_rate": 0.1}
+    cell = {"perplexity": 130.0, "gap": 10.0, "mean_review_perplexity": 131.0, "words_changed": 0.25, "flip_rate": 0.1}
     table = {"original": {"perplexity": 120.0}, "advt": {v: dict(cell) for v in ("direction", "nearest", "continuous")}}
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"table1": table}))
@@ -104,3 +104,27 @@ def test_a_table1_lacking_a_figure_is_refused_naming_the_file_and_the_cell(tmp_p
     with pytest.raises(UsageError, match=r"results.json: not the results.json of `iadv evaluate` \(table1 "
                                          r"advt/nearest lacks gap\)"):
         read_table1(str(path))
+
+
+def test_one_table1_renderer_shows_one_seed_plainly_and_seeds_as_mean_sd():
+    """The same renderer writes `iadv evaluate`'s and `iadv summarize`'s Table 1: numbers, or mean +- sd."""
+    from interpretable_adv.reports.table1 import table1_markdown
+
+    cell = {"perplexity": 130.0, "gap": 10.0, "mean_review_perplexity": 131.0, "words_changed": 0.25,
+            "flip_rate": 0.125}
+    one = {"original": {"perplexity": 120.0},
+           "spgd": {v: dict(cell, words_changed=None if v == "continuous" else 0.25)
+                    for v in ("direction", "nearest", "continuous")}}
+    text = table1_markdown(one, True, "# T", "caption")
+    assert "| SPGD | 130.00 | +10.00 | 25.0% | 12.5% | 119.02 (+1.09) |" in text
+    assert "| SPGD | continuous | 130.00 | +10.00 | 131.00 | - | 12.5% |" in text
+
+    def stat(value):
+        return {"mean": value, "sd": value / 10, "seeds": {"0": value}}
+
+    seeds = {"original": {"perplexity": stat(120.0)},
+             "spgd": {v: {k: None if v == "continuous" and k == "words_changed" else stat(x) for k, x in cell.items()}
+                      for v in ("direction", "nearest", "continuous")}}
+    text = table1_markdown(seeds, False, "# T", "caption")
+    assert "| SPGD | 130.00 +- 13.00 | +10.00 +- 1.00 | 25.0 +- 2.5% | 12.5 +- 1.2% |" in text
+    assert "119.02" not in text and "Smallest mean `direction` gap among the paper's methods: SPGD" in text

@@ -24,6 +24,7 @@ from interpretable_adv.locking import OutputLock
 from interpretable_adv.reports.table1 import (
     DEFINITIONS,
     HEADLINE,
+    TITLE,
     VARIANTS,
     method_records,
     review_nll,
@@ -102,7 +103,9 @@ def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_s
                    "definitions": DEFINITIONS, "lm": lm_path, "runs": runs_dir}
         remove_stale_temporaries(out)
         atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
-        atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table, len(reviews), seed, comparable))
+        atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(
+            table, comparable, TITLE, "Sample: %d test reviews (seed %d). Headline variant: `%s`."
+            % (len(reviews), seed, HEADLINE)))
         atomic_write_text(os.path.join(out, "examples.jsonl"), "".join(examples))
         atomic_write_json(os.path.join(out, "results.json"), results)   # last: its presence means "done"
         return results

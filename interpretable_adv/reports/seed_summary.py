@@ -23,7 +23,7 @@ from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
 from interpretable_adv.locking import OutputLock
 from interpretable_adv.reports.plots import save_figure
-from interpretable_adv.reports.table1 import HEADLINE, PAPER_ORIGINAL_PERPLEXITY, VARIANTS
+from interpretable_adv.reports.table1 import HEADLINE, TITLE, VARIANTS, table1_markdown
 from interpretable_adv.reports.table3 import (
     DEGENERATE_SHARE,
     is_paper_imdb,
@@ -124,7 +124,7 @@ def _table1_problem(table):
     return None
 
 
-TABLE1_KEYS = ("perplexity", "gap", "words_changed", "flip_rate")
+TABLE1_KEYS = ("perplexity", "gap", "mean_review_perplexity", "words_changed", "flip_rate")
 TABLE1_ROWS = tuple(row.name for row in methods.perturbed_rows())
 
 
@@ -133,13 +133,6 @@ def _stat(values, seeds):
         return None
     mean, sd = mean_sd(values)
     return {"mean": mean, "sd": sd, "seeds": {str(s): v for s, v in zip(seeds, values)}}
-
-
-def _pm(stat, scale=1.0, fmt="%.2f", signed=False):
-    if stat is None:
-        return "-"
-    head = ("%+" + fmt[1:]) if signed else fmt
-    return (head + " +- " + fmt) % (scale * stat["mean"], scale * stat["sd"])
 
 
 def table3_markdown(rows, comparable):
@@ -166,44 +159,6 @@ def table3_markdown(rows, comparable):
         line = "| %s | %.2f +- %.2f | %s | %.2f +- %.2f | %s |" % (
             row["model"], row["test_mean"], row["test_sd"], seeds, row["dev_mean"], row["dev_sd"], majority)
         lines.append(line + (paper_cell(row["paper"]) if comparable else ""))
-    return "\n".join(lines) + "\n"
-
-
-def table1_markdown(table, comparable, sample):
-    lines = ["# Table 1: adversarial quality (LM perplexity) over seeds %s" % table["seeds"], "",
-             "Each seed's adversarially trained classifiers perturb the same %s test reviews; the LM is shared. "
-             "mean +- sd over seeds. Headline variant: `%s` (every variant below)." % (sample, HEADLINE)]
-    if not comparable:
-        lines.append("These runs are NOT on the paper's IMDB split: the paper's figures are not shown.")
-    lines += ["", "| attack | perplexity (%s) | gap | words changed | flip rate |%s" % (
-        HEADLINE, " paper perplexity (gap) |" if comparable else ""),
-        "|---|---|---|---|---|" + ("---|" if comparable else "")]
-    original = table["original"]["perplexity"]
-    lines.append("| None (original reviews) | %s | 0 | 0 | 0 |%s" % (
-        _pm(original), " %.2f (0) |" % PAPER_ORIGINAL_PERPLEXITY if comparable else ""))
-    for method in TABLE1_ROWS:
-        if method not in table:
-            continue
-        row = table[method][HEADLINE]
-        figure = methods.paper_table1(method)
-        paper = (" %.2f (%+.2f) |" % (figure, figure - PAPER_ORIGINAL_PERPLEXITY) if figure is not None else " - |")
-        lines.append("| %s | %s | %s | %s%% | %s%% |%s" % (
-            methods.short_title(method), _pm(row["perplexity"]), _pm(row["gap"], signed=True),
-            _pm(row["words_changed"], 100, "%.1f"), _pm(row["flip_rate"], 100, "%.1f"), paper if comparable else ""))
-    lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | words changed | flip rate |",
-              "|---|---|---|---|---|---|"]
-    for method in TABLE1_ROWS:
-        for variant in VARIANTS if method in table else ():
-            row = table[method][variant]
-            changed = "-" if row["words_changed"] is None else _pm(row["words_changed"], 100, "%.1f") + "%"
-            lines.append("| %s | %s | %s | %s | %s | %s%% |" % (
-                methods.short_title(method), variant, _pm(row["perplexity"]), _pm(row["gap"], signed=True), changed,
-                _pm(row["flip_rate"], 100, "%.1f")))
-    smallest = min((r.name for r in methods.perturbed_rows(("paper",)) if r.name in table),
-                   key=lambda m: table[m][HEADLINE]["gap"]["mean"], default=None)
-    if smallest is not None:
-        lines += ["", "Smallest mean `%s` gap among the paper's methods: %s (the paper's claim: SPGD)."
-                  % (HEADLINE, methods.short_title(smallest))]
     return "\n".join(lines) + "\n"
 
 
@@ -254,7 +209,10 @@ def summarize(runs_dir, out=None, data_dir=None):
         remove_stale_temporaries(out)
         atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
         if table1 is not None:
-            atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(table1, comparable, sample))
+            atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(
+                table1, comparable, TITLE + " over seeds %s" % table1["seeds"],
+                "Each seed's adversarially trained classifiers perturb the same %s test reviews; the LM is shared. "
+                "mean +- sd over seeds. Headline variant: `%s` (every variant below)." % (sample, HEADLINE)))
         plot_table3(rows, os.path.join(out, "table3.png"), comparable)
         atomic_write_json(os.path.join(out, "summary.json"), summary)
         for row in rows:

@@ -32,6 +32,7 @@ VARIANTS = ("direction", "nearest", "continuous")
 
 
 HEADLINE = "direction"
+TITLE = "# Table 1: adversarial quality (LM perplexity)"
 
 
 DEFINITIONS = {
@@ -220,40 +221,60 @@ def table1_figures(original_nll, records_by_method, reviews):
 
 
 
-def table1_markdown(table, sample, seed, comparable=True):
-    """Markdown Table 1; ``comparable=False`` (not the paper's IMDB) omits the paper's columns."""
-    lines = ["# Table 1: adversarial quality (LM perplexity)", "",
-             "Sample: %d test reviews (seed %d). Headline variant: `%s`." % (sample, seed, HEADLINE)]
+def table1_markdown(table, comparable, title, caption):
+    """Markdown Table 1, of one seed or over seeds: the one renderer of :func:`table1_figures`' layout.
+
+    A figure is a number (one seed's ``iadv evaluate``) or a ``{"mean",
+    "sd", "seeds"}`` statistic (``iadv summarize``), shown as ``mean +- sd``;
+    ``comparable=False`` (not the paper's IMDB) omits the paper's column.
+    """
+    lines = [title, "", caption]
     if not comparable:
         lines.append("These runs are NOT on the paper's IMDB split (e.g. the synthetic corpus): the paper's "
                      "figures do not apply and are not shown.")
-    lines += ["", "| attack | perplexity (%s) | gap |%s words changed | flip rate |"
-              % (HEADLINE, " paper perplexity | paper gap |" if comparable else ""),
-              "|---|---|---|---|---|" + ("---|---|" if comparable else "")]
-    original = table["original"]["perplexity"]
-    paper = " %.2f | 0.00 |" % PAPER_ORIGINAL_PERPLEXITY if comparable else ""
-    lines.append("| None (original reviews) | %.2f | 0.00 |%s 0 | 0 |" % (original, paper))
-    for method in (r.name for r in methods.perturbed_rows()):
-        if method not in table:
-            continue
-        row = table[method][HEADLINE]
-        figure = methods.paper_table1(method)
-        paper = ((" %.2f | %+.2f |" % (figure, figure - PAPER_ORIGINAL_PERPLEXITY)
-                  if figure is not None else " - | - |") if comparable else "")
-        lines.append("| %s | %.2f | %+.2f |%s %.1f%% | %.1f%% |" % (
-            methods.short_title(method), row["perplexity"], row["gap"], paper,
-            100 * row["words_changed"], 100 * row["flip_rate"]))
+    lines += ["", "| attack | perplexity (%s) | gap | words changed | flip rate |%s" % (
+        HEADLINE, " paper perplexity (gap) |" if comparable else ""),
+        "|---|---|---|---|---|" + ("---|" if comparable else "")]
+    lines.append("| None (original reviews) | %s | 0 | 0 | 0 |%s" % (
+        _figure(table["original"]["perplexity"]), " %.2f (0) |" % PAPER_ORIGINAL_PERPLEXITY if comparable else ""))
+    rows = [row.name for row in methods.perturbed_rows() if row.name in table]
+    for name in rows:
+        cell = table[name][HEADLINE]
+        figure = methods.paper_table1(name)
+        paper = (" %.2f (%+.2f) |" % (figure, figure - PAPER_ORIGINAL_PERPLEXITY) if figure is not None else " - |")
+        lines.append("| %s | %s | %s | %s%% | %s%% |%s" % (
+            methods.short_title(name), _figure(cell["perplexity"]), _figure(cell["gap"], signed=True),
+            _figure(cell["words_changed"], 100, "%.1f"), _figure(cell["flip_rate"], 100, "%.1f"),
+            paper if comparable else ""))
     lines += ["", "All variants:", "", "| attack | variant | perplexity | gap | mean per-review perplexity | "
               "words changed | flip rate |", "|---|---|---|---|---|---|---|"]
-    for method in (r.name for r in methods.perturbed_rows()):
+    for name in rows:
         for variant in VARIANTS:
-            if method not in table:
-                continue
-            row = table[method][variant]
-            changed = "-" if row["words_changed"] is None else "%.1f%%" % (100 * row["words_changed"])
-            lines.append("| %s | %s | %.2f | %+.2f | %.2f | %s | %.1f%% |" % (
-                method, variant, row["perplexity"], row["gap"], row["mean_review_perplexity"], changed,
-                100 * row["flip_rate"]))
+            cell = table[name][variant]
+            changed = "-" if cell["words_changed"] is None else _figure(cell["words_changed"], 100, "%.1f") + "%"
+            lines.append("| %s | %s | %s | %s | %s | %s | %s%% |" % (
+                methods.short_title(name), variant, _figure(cell["perplexity"]), _figure(cell["gap"], signed=True),
+                _figure(cell.get("mean_review_perplexity")), changed, _figure(cell["flip_rate"], 100, "%.1f")))
+    paper_rows = [row.name for row in methods.perturbed_rows(("paper",)) if row.name in table]
+    if paper_rows:
+        smallest = min(paper_rows, key=lambda name: _central(table[name][HEADLINE]["gap"]))
+        lines += ["", "Smallest%s `%s` gap among the paper's methods: %s (the paper's claim: SPGD)."
+                  % (" mean" if isinstance(table[smallest][HEADLINE]["gap"], dict) else "", HEADLINE,
+                     methods.short_title(smallest))]
     lines += ["", "Definitions:", ""] + ["- **%s**: %s" % item for item in DEFINITIONS.items()]
     return "\n".join(lines) + "\n"
 
+
+def _central(figure):
+    """A figure's value: the number itself, or a statistic's mean."""
+    return figure["mean"] if isinstance(figure, dict) else figure
+
+
+def _figure(figure, scale=1.0, fmt="%.2f", signed=False):
+    """A number as ``fmt`` (times ``scale``), a statistic as ``mean +- sd``, a missing figure as ``-``."""
+    if figure is None:
+        return "-"
+    head = ("%+" + fmt[1:]) if signed else fmt
+    if isinstance(figure, dict):
+        return (head + " +- " + fmt) % (scale * figure["mean"], scale * figure["sd"])
+    return head % (scale * figure)
