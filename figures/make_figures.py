@@ -17,8 +17,8 @@ from interpretable_adv import methods
 from interpretable_adv.checkpoints import load_lm, load_run, run_config
 from interpretable_adv.data import PreparedData
 from interpretable_adv.files import atomic_write_json
+from interpretable_adv.keys import add_device_flag
 from interpretable_adv.perturbation import Perturbation
-from interpretable_adv.presets.schema import add_device_flag
 from interpretable_adv.reports.examples import perturbed_review, spgd_two_word_example
 from interpretable_adv.reports.plots import figure1, heatmap_figure
 from interpretable_adv.runs import get_device

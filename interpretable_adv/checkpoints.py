@@ -19,7 +19,9 @@ import numpy as np
 
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_path, load_npz, open_npz, read_json
+from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.nets import Classifier, LanguageModel
+from interpretable_adv.presets.schema import with_defaults
 
 
 def save_model_with_meta(path, model, meta):
@@ -102,11 +104,12 @@ def copy_from_lm(model, lm_path, vocab_hash, flag, wanted, optional=lambda key: 
 
 
 def run_config(run_dir):
-    """The configuration in a run's ``args.json`` (UsageError if absent or unreadable)."""
+    """The configuration in a run's ``args.json`` (UsageError if absent or unreadable), with the defaults of keys
+    added after it was written."""
     saved = read_json(os.path.join(run_dir, "args.json"), "run settings")
     if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
         raise UsageError("%s: not an args.json written by `iadv train`" % os.path.join(run_dir, "args.json"))
-    return saved["config"]
+    return with_defaults(saved["config"], "train")
 
 
 def load_run(run_dir, data, device):
@@ -153,3 +156,23 @@ def load_lm(path, data, device, flag="--lm"):
     load_npz(path, lm, flag)
     lm.to_device(device)
     return lm
+
+
+def load_lm_term(config, data, device):
+    """The equation-9 :class:`~interpretable_adv.lm_term.LMTerm` of a ``train`` configuration (``lm_term``,
+    ``lm_weight``, ``lm_input``), or None without ``lm_term``.
+
+    Refuses (UsageError) an LM that is not class-conditional or whose
+    embedding size differs from the classifier's.
+    """
+    path = config["lm_term"]
+    if not path:
+        return None
+    lm = load_lm(path, data, device, flag="--lm-term")
+    if not lm.conditional:
+        raise UsageError("--lm-term %s: not a class-conditional LM (equation 9 needs p_l(x | y): train one with "
+                         "`iadv pretrain --conditional --init LM`)" % path)
+    if lm.embed_dim != config["embed_dim"]:
+        raise UsageError("--lm-term %s: embeddings of size %d, the classifier's have %d; the LM must read the "
+                         "classifier's perturbation (same --embed-dim)" % (path, lm.embed_dim, config["embed_dim"]))
+    return LMTerm(lm, config["lm_weight"], config["lm_input"])

@@ -45,7 +45,6 @@ import chainer
 import chainer.functions as F
 
 from interpretable_adv.data import EOS_ID
-from interpretable_adv.errors import UsageError
 from interpretable_adv.lstm import lstm_sequences
 from interpretable_adv.nets import split_by_lengths
 
@@ -66,27 +65,6 @@ class LMTerm:
             raise ValueError("inputs must be one of %s, got %r" % (", ".join(LM_INPUTS), inputs))
         self.lm, self.weight, self.inputs = lm, float(weight), inputs
         self.last_share = None   # per review, the LM term's share of the latest combine()'s direction (array)
-
-    @classmethod
-    def from_config(cls, config, data, device):
-        """The term of a ``train`` configuration (``lm_term``, ``lm_weight``, ``lm_input``), or None.
-
-        Refuses (UsageError) an LM that is not class-conditional or whose
-        embedding size differs from the classifier's.
-        """
-        path = config.get("lm_term")
-        if not path:
-            return None
-        from interpretable_adv.checkpoints import load_lm
-
-        lm = load_lm(path, data, device, flag="--lm-term")
-        if not lm.conditional:
-            raise UsageError("--lm-term %s: not a class-conditional LM (equation 9 needs p_l(x | y): train one with "
-                             "`iadv pretrain --conditional --init LM`)" % path)
-        if lm.embed_dim != config["embed_dim"]:
-            raise UsageError("--lm-term %s: embeddings of size %d, the classifier's have %d; the LM must read the "
-                             "classifier's perturbation (same --embed-dim)" % (path, lm.embed_dim, config["embed_dim"]))
-        return cls(lm, config.get("lm_weight", 1.0), config.get("lm_input", "offset"))
 
     def describe(self):
         return "LM term (eq. 9, beta %.3g, %s)" % (self.weight, self.inputs)

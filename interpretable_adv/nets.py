@@ -215,7 +215,7 @@ class Classifier(chainer.Chain):
     def from_config(cls, config, n_vocab):
         """The classifier of a ``train`` configuration (embedding, LSTM, ReLU layer, output)."""
         return cls(n_vocab, embed_dim=config["embed_dim"], hidden_dim=config["hidden_dim"], fc_dim=config["fc_dim"],
-                   dropout=config["dropout"], fc_bias=config.get("fc_bias", 0.0), readout=config.get("readout", "eos"))
+                   dropout=config["dropout"], fc_bias=config["fc_bias"], readout=config["readout"])
 
     def embed_reviews(self, xs):
         """Embeddings of a list of id arrays, concatenated: (sum of lengths, D)."""

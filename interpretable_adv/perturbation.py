@@ -24,27 +24,39 @@ from interpretable_adv import methods
 class Perturbation:
     """The perturbation of one method with its settings; call it with a :class:`~interpretable_adv.methods.Batch`.
 
-    ``norm``: ``exact`` (||d_b|| = eps) or ``upstream`` (``g / sqrt(1e-6 + ||g||^2)``);
-    ``iadvt_weights``: ``token`` (upstream) or ``review`` (paper eq. 6);
-    ``sigma``, ``towards_only``, ``spgd_rank`` (``raw``: Algorithm 1, or ``projected``)
-    and ``spgd_steps`` (M) are SPGD's; ``lm_term``: an
+    ``eps``: epsilon; ``settings``: the recipes' own keys
+    (:func:`interpretable_adv.methods.setting_keys`: ``perturbation_norm``,
+    iAdvT's ``iadvt_weights``, SPGD's ``sigma``, ``spgd_steps`` (M),
+    ``spgd_rank``, ``towards_only``, ...), each checked by its Key and
+    defaulting to the Key's default; a setting the method does not read is
+    kept and ignored (a run's configuration holds every method's keys).
+    They read as attributes (``p.sigma``). ``lm_term``: an
     :class:`~interpretable_adv.lm_term.LMTerm` (equation 9) or None.
     """
 
-    def __init__(self, method, eps, norm="exact", iadvt_weights="token", sigma=0.75, towards_only=False,
-                 spgd_rank="raw", spgd_steps=1, lm_term=None):
+    def __init__(self, method, eps, lm_term=None, **settings):
         recipe = methods.get(method)
         if not recipe.adversarial:
             raise ValueError("method must be one of %s, got %r" % (", ".join(methods.names(adversarial=True)), method))
-        if spgd_steps < 1:
-            raise ValueError("M (--spgd-steps) must be >= 1, got %r" % spgd_steps)
         if lm_term is not None and not recipe.gradient_based:
             raise ValueError("%s does not follow a gradient; equation 9's LM term cannot modify it" % method)
-        self.recipe = recipe
-        self.method, self.eps, self.norm = method, float(eps), norm
-        self.iadvt_weights, self.sigma, self.towards_only = iadvt_weights, sigma, towards_only
-        self.spgd_rank, self.spgd_steps = spgd_rank, spgd_steps
-        self.lm_term = lm_term
+        keys = methods.setting_keys()
+        unknown = sorted(set(settings) - set(keys))
+        if unknown:
+            raise TypeError("unknown perturbation setting(s) %s (known: %s)" % (", ".join(unknown), ", ".join(keys)))
+        self.settings = {}
+        for name, key in keys.items():
+            try:
+                self.settings[name] = key.check(settings.get(name, key.default))
+            except ValueError as exc:
+                raise ValueError("%s %s" % (name, exc)) from None
+        self.recipe, self.method, self.eps, self.lm_term = recipe, method, float(eps), lm_term
+
+    def __getattr__(self, name):
+        settings = self.__dict__.get("settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
 
     @classmethod
     def from_config(cls, config, method=None, **overrides):
@@ -57,15 +69,12 @@ class Perturbation:
         passed as the ``lm_term`` override (it holds a loaded LM).
         """
         method = method or config["method"]
-        eps = config.get("eps")
+        eps = config["eps"]
         if eps is None:
-            eps = methods.get(method).paper_eps * float(config.get("eps_scale", 1.0))
-        settings = dict(eps=eps, norm=config.get("perturbation_norm", "exact"),
-                        iadvt_weights=config.get("iadvt_weights", "token"), sigma=config.get("sigma", 0.75),
-                        towards_only=bool(config.get("towards_only", False)),
-                        spgd_rank=config.get("spgd_rank", "raw"), spgd_steps=config.get("spgd_steps", 1))
+            eps = methods.get(method).paper_eps * float(config["eps_scale"])
+        settings = {name: config[name] for name in methods.setting_keys() if name in config}
         settings.update(overrides)
-        return cls(method, **settings)
+        return cls(method, settings.pop("eps", eps), **settings)
 
     @property
     def needs_neighbors(self):
@@ -73,7 +82,7 @@ class Perturbation:
 
     def raw_step(self, grad, lengths, eps=None):
         """AdvT's ``r`` from the gradient (B, T, D) with this perturbation's normalisation."""
-        return adv.advt_perturbation(grad, lengths, self.eps if eps is None else eps, self.norm)
+        return adv.advt_perturbation(grad, lengths, self.eps if eps is None else eps, self.perturbation_norm)
 
     def __call__(self, batch):
         """``d`` (N, D) for a :class:`~interpretable_adv.methods.Batch` of N = sum_b L_b tokens.

@@ -41,8 +41,9 @@ from interpretable_adv.files import (
     remove_stale_temporaries,
     warn,
 )
+from interpretable_adv.keys import flag_of, normalise_device
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, OPTIONAL_DEFAULTS, flag_of, normalise_device
+from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, with_defaults
 
 # The run rows a reproduction trains, as run directory names (the registry's, :func:`methods.rows`); the order
 # in which a run set is searched for its dataset.
@@ -208,7 +209,7 @@ def check_resume(config, command, data, ranks=1, read_snapshot=True):
     differences = []
     if saved.get("command", command) != command:
         differences.append("command (%s, saved %s)" % (command, saved.get("command")))
-    old = dict(OPTIONAL_DEFAULTS.get(command, {}), **saved["config"])
+    old = with_defaults(saved["config"], command)
     saved_ranks = int(saved.get("ranks", 1))
     if old.get("batchsize") is not None and saved_ranks * old["batchsize"] != ranks * config["batchsize"]:
         differences.append("global batch %d x --batchsize %d (saved %d x %d)"

@@ -67,13 +67,15 @@ def gpu_available():
 
 
 def adversarial_updater(iterator, optimizer, device, method, neighbors=None, adv_weight=1.0, dropout_masks="fresh",
-                        eps=1.0, **perturbation_settings):
-    """An AdversarialUpdater for ``method`` built from flat keyword arguments (as the tests write them)."""
+                        eps=1.0, perturbation_norm="exact", **perturbation_settings):
+    """An AdversarialUpdater for ``method`` built from flat keyword arguments (as the tests write them); the
+    tests' normalisation is the exact one (||d_b|| = eps) unless they say otherwise."""
     from interpretable_adv.perturbation import Perturbation
     from interpretable_adv.training.updaters import AdversarialUpdater
 
-    return AdversarialUpdater(iterator, optimizer, device, Perturbation(method, eps, **perturbation_settings),
-                              adv_weight=adv_weight, neighbors=neighbors, dropout_masks=dropout_masks)
+    perturbation = Perturbation(method, eps, perturbation_norm=perturbation_norm, **perturbation_settings)
+    return AdversarialUpdater(iterator, optimizer, device, perturbation, adv_weight=adv_weight, neighbors=neighbors,
+                              dropout_masks=dropout_masks)
 
 
 def invoke(argv, capsys):

@@ -421,12 +421,12 @@ def test_resume_accepts_changed_non_experiment_flags(world, tmp_path, capsys):
 
 
 def test_resume_of_a_run_saved_before_the_equation9_keys(world, tmp_path, capsys):
-    """An args.json written before lm_term/lm_weight/lm_input existed reads as their defaults; a
-    real change of them is still refused."""
+    """An args.json written before lm_term/lm_weight/lm_input (or a recipe's key, SPGD's spgd_rank) existed
+    reads as their defaults; a real change of them is still refused."""
     run = _copy_run(world, tmp_path)
     path = os.path.join(run, "args.json")
     saved = json.load(open(path))
-    for key in ("lm_term", "lm_weight", "lm_input"):
+    for key in ("lm_term", "lm_weight", "lm_input", "spgd_rank"):
         del saved["config"][key]
     json.dump(dict(saved, config=dict(saved["config"], lm_weight=0.5)), open(path, "w"))
     code, _, err = invoke(_train_argv(world, run), capsys)

@@ -18,7 +18,8 @@ from interpretable_adv.files import (
     remove_stale_temporaries,
 )
 from interpretable_adv.presets import resolve
-from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, SECTIONS, Key
+from interpretable_adv.keys import Key
+from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, SECTIONS
 
 
 class _Payload:

@@ -106,7 +106,7 @@ def test_eq9_advt_direction_matches_finite_differences():
     with chainer.using_config("dtype", np.float64):
         clf = Classifier(V, embed_dim=D, hidden_dim=H, fc_dim=3, dropout=0.0, fc_bias=1.0)   # bias: no dead ReLU
     beta, eps = 0.4, 0.5
-    perturbation = Perturbation("advt", eps, lm_term=LMTerm(lm, weight=beta))
+    perturbation = Perturbation("advt", eps, lm_term=LMTerm(lm, weight=beta), perturbation_norm="exact")
     x = clf.embed.W.array[words]
 
     def objective(shift):
@@ -160,7 +160,7 @@ def test_eq9_advt_direction_matches_finite_differences():
 
 
 def test_lm_term_needs_labels():
-    perturbation = Perturbation("advt", 1.0, lm_term=LMTerm(float64_lm()))
+    perturbation = Perturbation("advt", 1.0, lm_term=LMTerm(float64_lm()), perturbation_norm="exact")
     words, layout, _ = batch()
     with pytest.raises(ValueError, match="labels"):
         perturbation(Batch(np.ones((len(words), D)), words, layout))

@@ -24,7 +24,7 @@ def test_rp_is_a_unit_gaussian_direction_per_review_scaled_to_eps():
     lengths = [3, 5, 2]
     batch = _batch(lengths)
     np.random.seed(7)
-    d = Perturbation("rp", 2.5)(batch)
+    d = Perturbation("rp", 2.5, perturbation_norm="exact")(batch)
     np.random.seed(7)
     r = np.random.standard_normal((sum(lengths), 6)).astype(np.float32)
     start = 0
@@ -35,7 +35,7 @@ def test_rp_is_a_unit_gaussian_direction_per_review_scaled_to_eps():
         start += length
     np.random.seed(7)
     other = _batch(lengths, seed=1)   # another gradient, the same draw: the same d
-    np.testing.assert_array_equal(Perturbation("rp", 2.5)(other), d)
+    np.testing.assert_array_equal(Perturbation("rp", 2.5, perturbation_norm="exact")(other), d)
 
 
 def test_rp_is_uncorrelated_with_the_gradient_and_advt_is_not():
@@ -44,7 +44,7 @@ def test_rp_is_uncorrelated_with_the_gradient_and_advt_is_not():
     np.random.seed(0)
     cosines = {}
     for name in ("rp", "advt"):
-        d = Perturbation(name, 1.0)(batch).reshape(400, -1)
+        d = Perturbation(name, 1.0, perturbation_norm="exact")(batch).reshape(400, -1)
         g = batch.grad.reshape(400, -1)
         cosines[name] = float(np.mean((d * g).sum(1) / np.linalg.norm(d, axis=1) / np.linalg.norm(g, axis=1)))
     assert abs(cosines["rp"]) < 0.03 and cosines["advt"] == pytest.approx(1.0, abs=1e-5)

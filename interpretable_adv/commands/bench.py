@@ -10,7 +10,7 @@ from interpretable_adv.benchmarking.tables import machine_info, tables
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_text
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.presets.schema import add_device_flag, flag_type
+from interpretable_adv.keys import add_device_flag, flag_type
 
 HELP = "speed and memory of every costly stage (table + JSON)"
 

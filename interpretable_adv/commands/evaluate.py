@@ -8,7 +8,7 @@ starts, the outputs written atomically, ``results.json`` last.
 import os
 
 from interpretable_adv.errors import UsageError
-from interpretable_adv.presets.schema import add_device_flag, flag_type
+from interpretable_adv.keys import add_device_flag, flag_type
 from interpretable_adv.reports.evaluation import collect_table3, evaluate_runs
 from interpretable_adv.runs import RUN_NAMES, data_dir_of_runs, describe_runs
 

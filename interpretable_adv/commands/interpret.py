@@ -9,7 +9,7 @@ from interpretable_adv import methods
 from interpretable_adv.checkpoints import load_lm
 from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
-from interpretable_adv.presets.schema import add_device_flag, flag_type
+from interpretable_adv.keys import add_device_flag, flag_type
 from interpretable_adv.reports.examples import mark, perturbed_review
 from interpretable_adv.runs import data_dir_of_runs, describe_runs, get_device
 

@@ -5,7 +5,7 @@ import sys
 
 from data_prep.synthetic_corpus import LABELED_IDS, UNLABELED_IDS, write_synthetic_corpus
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.presets.schema import flag_type
+from interpretable_adv.keys import flag_type
 
 HELP = "write a small synthetic aclImdb-like corpus (offline demos, tests)"
 

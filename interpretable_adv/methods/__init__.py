@@ -18,6 +18,7 @@ from interpretable_adv.methods.registry import (  # noqa: F401  (the package's p
     perturbed_rows,
     row,
     rows,
+    setting_keys,
     short_title,
     sparse_row,
 )

@@ -10,6 +10,6 @@ def perturb(p, batch):
 
 
 METHOD = register(Method(
-    "advt", "AdvT-Text", perturb, paper_eps=5.0, keys=("perturbation_norm",), paper_table1=122.53,
+    "advt", "AdvT-Text", perturb, paper_eps=5.0, keys={"perturbation_norm": stages.PERTURBATION_NORM}, paper_table1=122.53,
     rows=(Row("advt", "advt", "Pretrained w/AdvT-Text", paper=93.58),
           Row("advt_lm", "advt", "Pretrained w/AdvT-Text + LM term (eq. 9)", lm_term=True, kind="lm"))))

@@ -1,5 +1,7 @@
 """iAdvT-Text (Sato et al. 2018, eq. 6): the label gradient expressed in each word's K neighbour directions."""
 
+from interpretable_adv.adversarial import IADVT_WEIGHTS
+from interpretable_adv.keys import Key
 from interpretable_adv.methods import stages
 from interpretable_adv.methods.registry import Method, Row, register
 
@@ -11,5 +13,8 @@ def perturb(p, batch):
 
 METHOD = register(Method(
     "iadvt", "iAdvT-Text", perturb, paper_eps=15.0, needs_neighbors=True,
-    keys=("perturbation_norm", "iadvt_weights", "n_neighbors"), paper_table1=123.86,
+    keys={"perturbation_norm": stages.PERTURBATION_NORM,
+          "iadvt_weights": Key("str", choices=IADVT_WEIGHTS, default="token",
+                               help="token (Sato et al.'s code) or review (their eq. 6) normalisation")},
+    paper_table1=123.86,
     rows=(Row("iadvt", "iadvt", "Pretrained w/iAdvT-Text", paper=93.58),)))

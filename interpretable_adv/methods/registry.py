@@ -69,7 +69,9 @@ class Method:
     ``gradient_based``: ``d`` follows the label loss's gradient, so equation
     9's LM term can modify it; ``sparse``: ``d`` is zero on most tokens
     (figures centre on it); ``keys``: the configuration keys only this method
-    reads; ``describe(perturbation)``: its settings for logs and figures;
+    reads, ``{name: Key}`` (:class:`~interpretable_adv.keys.Key`: default,
+    range, help; a key several methods read is one shared Key object);
+    ``describe(perturbation)``: its settings for logs and figures;
     ``paper_table1``: the paper's Table 1 perplexity of its examples.
     """
 
@@ -80,7 +82,7 @@ class Method:
     needs_neighbors: bool = False
     gradient_based: bool = True
     sparse: bool = False
-    keys: tuple = ()
+    keys: dict = dataclasses.field(default_factory=dict)
     describe: object = None
     paper_table1: float = None
     rows: tuple = ()
@@ -98,6 +100,11 @@ def register(method):
     if method.name in _METHODS:
         raise ValueError("method %r is registered twice" % method.name)
     taken = {row.name for m in _METHODS.values() for row in m.rows}
+    declared = setting_keys()
+    for name, key in method.keys.items():
+        if declared.get(name, key) is not key:
+            raise ValueError("key %r of method %r is declared differently by another method; share one Key"
+                             % (name, method.name))
     for row in method.rows:
         if row.name in taken or row.method != method.name:
             raise ValueError("row %r of method %r: name taken or another method's" % (row.name, method.name))
@@ -116,6 +123,15 @@ def get(name):
 def all_methods():
     """Every registered method, in registration order."""
     return tuple(_METHODS.values())
+
+
+def setting_keys():
+    """Every method's own keys ``{name: Key}``, in registration order: what a
+    :class:`~interpretable_adv.perturbation.Perturbation` and the ``train`` schema take from the recipes."""
+    keys = {}
+    for method in _METHODS.values():
+        keys.update(method.keys)
+    return keys
 
 
 def names(adversarial=None, gradient=None):

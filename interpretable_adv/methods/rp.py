@@ -24,5 +24,5 @@ def perturb(p, batch):
 
 
 METHOD = register(Method(
-    "rp", "Random perturbation", perturb, paper_eps=5.0, gradient_based=False, keys=("perturbation_norm",),
+    "rp", "Random perturbation", perturb, paper_eps=5.0, gradient_based=False, keys={"perturbation_norm": stages.PERTURBATION_NORM},
     rows=(Row("rp", "rp", "Pretrained w/random perturbation (control)", kind="control"),)))

@@ -17,6 +17,11 @@ ranking, towards-only clamp) and a :class:`~interpretable_adv.methods.registry.B
 """
 
 from interpretable_adv import adversarial as adv
+from interpretable_adv.keys import Key
+
+# The key of :func:`one_step`'s normalisation, read by every recipe that scales a direction to eps.
+PERTURBATION_NORM = Key("str", choices=adv.NORMS, default="upstream",
+                        help="exact: ||d_b|| = eps; upstream: g / sqrt(1e-6 + ||g||^2) (Sato et al.'s code)")
 
 
 def one_step(p, batch, source=None):
@@ -51,7 +56,7 @@ def neighbour_subspace(p, batch):
     """
     layout = batch.layout
     return adv.iadvt_perturbation_flat(batch.grad, batch.embeddings, batch.words, batch.neighbors.lookup(batch.words),
-                                       layout.batch, len(layout.lengths), p.eps, p.iadvt_weights, p.norm)
+                                       layout.batch, len(layout.lengths), p.eps, p.iadvt_weights, p.perturbation_norm)
 
 
 def best_neighbour_sparse(p, batch, r):

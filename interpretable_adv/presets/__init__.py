@@ -4,22 +4,25 @@
 Each preset file has a ``pretrain`` and a ``train`` section; a preset may
 ``"extends"`` another (``small``, ``tiny`` and ``upstream`` extend ``paper``
 and hold only their differences from it); command-line flags override single
-keys, and the resolved configuration goes to ``args.json``. Every key is
-checked against :mod:`interpretable_adv.presets.schema`.
+keys, and the resolved configuration goes to ``args.json``. Under every
+preset lie the keys' defaults (the paper's values), so ``paper.json`` holds
+only its output directories and GPU. Every key is checked against
+:mod:`interpretable_adv.presets.schema`.
 """
 
 import json
 import os
 
 from interpretable_adv.errors import UsageError
-from interpretable_adv.presets.schema import validate
+from interpretable_adv.presets.schema import defaults, validate
 
 PRESETS = ("paper", "small", "tiny", "upstream")
 
 
 def load_preset(name, section, _seen=()):
     """The ``section`` (``pretrain`` or ``train``) of preset ``name`` (or of a JSON file path), with the
-    sections of the presets it ``"extends"`` underneath (a preset or a JSON file path, as ``--preset``)."""
+    sections of the presets it ``"extends"`` underneath (a preset or a JSON file path, as ``--preset``), and
+    under them all the keys' defaults (:func:`~interpretable_adv.presets.schema.defaults`)."""
     path = name if name.endswith(".json") else os.path.join(os.path.dirname(__file__), name + ".json")
     if not name.endswith(".json") and name not in PRESETS:
         raise UsageError("--preset %s: unknown preset (choose from %s, or give a .json file)"
@@ -37,7 +40,7 @@ def load_preset(name, section, _seen=()):
     own = {k: v for k, v in content[section].items() if not k.startswith("_")}
     parent = content.get("extends")
     if parent is None:
-        return own
+        return dict(defaults(section), **own)
     if not isinstance(parent, str) or parent in _seen + (name,):
         raise UsageError("--preset %s: \"extends\" must name another preset, not %r%s"
                          % (name, parent, " (a loop)" if isinstance(parent, str) else ""))

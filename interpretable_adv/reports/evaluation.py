@@ -14,12 +14,11 @@ import chainer
 import numpy as np
 
 from interpretable_adv import methods
-from interpretable_adv.checkpoints import load_lm, load_run
+from interpretable_adv.checkpoints import load_lm, load_lm_term, load_run
 from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from interpretable_adv.iterators import ReviewDataset
-from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.locking import OutputLock
 from interpretable_adv.reports.table1 import (
     DEFINITIONS,
@@ -71,7 +70,7 @@ def evaluate_runs(runs_dir, lm_path, data_dir, out, sample=200, seed=0, device_s
                          % (runs_dir, "/".join(perturbed)))
     lm = load_lm(lm_path, data, device)
     runs = {name: load_run(os.path.join(runs_dir, name), data, device) for name in present}
-    lm_terms = {name: LMTerm.from_config(runs[name][1], data, device) for name in present}
+    lm_terms = {name: load_lm_term(runs[name][1], data, device) for name in present}
     with OutputLock(out):   # every input checked: from here on this process is the only writer of out
         for line in degenerate_warnings(rows, runs_dir.rstrip("/") + "/"):
             print(line, file=sys.stderr)

@@ -15,11 +15,10 @@ import numpy as np
 
 from interpretable_adv import adversarial as adv
 from interpretable_adv import methods
-from interpretable_adv.checkpoints import load_run
+from interpretable_adv.checkpoints import load_lm_term, load_run
 from interpretable_adv.methods import Batch, stages
 from interpretable_adv.errors import UsageError
 from interpretable_adv.iterators import ReviewDataset
-from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.perturbation import BatchLayout
 from interpretable_adv.reports.table1 import method_records, review_gradient
@@ -48,7 +47,7 @@ def perturbed_review(runs_dir, data, index, lm, device):
         if not os.path.isfile(os.path.join(run, "best_model.npz")):
             continue
         model, config = load_run(run, data, device)
-        lm_term = LMTerm.from_config(config, data, device)
+        lm_term = load_lm_term(config, data, device)
         dataset = ReviewDataset(data.split("test"), config.get("max_length"), [index])
         review = dataset[0]
         tokens = data.vocab.decode(review[0].tolist())

@@ -19,12 +19,11 @@ from chainer import training
 from chainer.training import extensions
 
 from interpretable_adv import methods
-from interpretable_adv.checkpoints import load_pretrained
+from interpretable_adv.checkpoints import load_lm_term, load_pretrained
 from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import load_npz
 from interpretable_adv.iterators import BucketIterator, ReviewDataset
-from interpretable_adv.lm_term import LMTerm
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
 from interpretable_adv.runs import train_run
@@ -92,14 +91,14 @@ def build_classifier_trainer(config, data, device, dist=None):
     neighbors = None
     if methods.get(config["method"]).needs_neighbors:
         neighbors = NeighborTable(config["n_neighbors"], config["neighbor_mode"])
-    updater = make_updater(config, iterator, optimizer, device, neighbors, LMTerm.from_config(config, data, device))
+    updater = make_updater(config, iterator, optimizer, device, neighbors, load_lm_term(config, data, device))
     if dist.active:
         updater.dropout_seed = lambda iteration: dist.dropout_seed(config["seed"], iteration)
     trainer = training.Trainer(updater, (config["epoch"], "epoch"), out=config["out"])
     if neighbors is not None:
         trainer.extend(NeighborRefresh(neighbors, model.embed, device),
                        trigger=(config["neighbor_interval"], config["neighbor_interval_unit"]))
-    trainer.extend(AlphaSchedule(config["lr"], config["lr_decay"], config.get("lr_warmup", 0)))
+    trainer.extend(AlphaSchedule(config["lr"], config["lr_decay"], config["lr_warmup"]))
     trainer.extend(AccuracyEvaluator(model_loss, dev, config["eval_batchsize"], device, dist), trigger=(1, "epoch"))
     if not dist.is_writer:
         return trainer, types.SimpleNamespace(model=model, model_loss=model_loss, neighbors=neighbors, train=train,
