@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 prepare_data
 pretrain_lm
 read -r -a seeds <<< "$SEEDS"
-SEEDS=${seeds[0]} train_kinds paper --perturbed
+SEEDS=${seeds[0]} train_kinds paper virtual --perturbed
 read -r -a indices <<< "${INDICES:-0 1 2}"
 read -r -a pair <<< "${PAIR:-great movie}"
 stage figures "$RUNS/figures/figure1.png" "$PYTHON" figures/make_figures.py --runs "$RUNS/seed${seeds[0]}" \

@@ -129,7 +129,7 @@ train_rows() {
   for row in "$@"; do for seed in $SEEDS; do echo "$row $seed"; done; done | run_pool "$ROOT/experiments/train_one.sh"
 }
 
-# train_kinds KIND... [--perturbed]: train_rows of every run row of these kinds (paper, lm, control) in the methods
+# train_kinds KIND... [--perturbed]: train_rows of every run row of these kinds (paper, lm, control, virtual) in the methods
 # registry (`iadv methods --rows`; --perturbed: only rows whose method perturbs, Table 1's).
 train_kinds() {
   local names

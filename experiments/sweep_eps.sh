@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The epsilon sweep that chose the preset's eps_scale (dev accuracy only), plus controls:
 #   PRESET=small SCALES="0.01 0.03 0.1 0.3" SWEEP_SEED=0 bash experiments/sweep_eps.sh
+#   SWEEP_FAMILY=virtual SWEEP=runs/small/sweep_vat bash experiments/sweep_eps.sh   # the VAT family's sweep
 # -> $RUNS/sweep/{advt,iadvt,spgd}-xSCALE/, advt-eps0/ (AdvT with eps 0: the second dropout pass alone),
 #    pretrained/ and baseline/ (references), sweep.md / sweep.json / sweep.png. Resumable.
 source "$(dirname "$0")/lib.sh"
@@ -10,7 +11,8 @@ SWEEP_SEED=${SWEEP_SEED:-0}
 prepare_data
 pretrain_lm
 mkdir -p "$SWEEP"
-swept=$("$IADV" methods --names --gradient)   # the methods whose eps is scaled (AdvT : iAdvT : SPGD = 5 : 15 : 25)
+SWEEP_FAMILY=${SWEEP_FAMILY:-gradient}   # gradient: AdvT, iAdvT, SPGD (5 : 15 : 25); virtual: the VAT family
+swept=$("$IADV" methods --names "--$SWEEP_FAMILY")
 common="--preset $PRESET --data $DATA --seed $SWEEP_SEED ${DEVICE_FLAG[*]} ${TRAIN_FLAGS:-}"
 pre="--pretrained $RUNS/lm/lm.npz"
 {

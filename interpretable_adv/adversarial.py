@@ -173,6 +173,13 @@ def iadvt_perturbation_flat(grad, embeddings, word_ids, neighbor_ids, review_of,
     return scale_flat_to_norm(dd, review_of, n_reviews, eps, norm)
 
 
+def scale_tokens_to_norm(values, eps):
+    """``eps v_t / ||v_t||`` for every token (N, D) separately (a zero row stays zero): upstream VAT's probe."""
+    xp = _xp(values)
+    norms = xp.sqrt((values * values).sum(axis=1, keepdims=True))
+    return values * (eps / xp.where(norms > 0, norms, 1.0)).astype(values.dtype)
+
+
 def scale_flat_to_norm(values, review_of, n_reviews, eps, norm="exact"):
     """:func:`scale_to_norm` for flat tokens (N, D) with ``review_of`` (N,): ``eps v_b / ||v_b||`` per review."""
     if norm not in NORMS:

@@ -38,6 +38,30 @@ class ReviewDataset:
         return int(self.lengths.sum())
 
 
+class PooledReviews:
+    """Several :class:`ReviewDataset` as one, in order: the VAT family's pool of unlabeled reviews.
+
+    The pool both upstream codebases use is the unlabeled split plus the
+    training reviews (their labels unused); dev is never in it.
+    """
+
+    def __init__(self, *datasets):
+        self.datasets = datasets
+        self.lengths = np.concatenate([d.lengths for d in datasets])
+        self._starts = np.cumsum([0] + [len(d) for d in datasets])
+
+    def __len__(self):
+        return int(self._starts[-1])
+
+    def __getitem__(self, i):
+        part = int(np.searchsorted(self._starts, i, side="right")) - 1
+        return self.datasets[part][i - int(self._starts[part])]
+
+    @property
+    def n_tokens(self):
+        return int(self.lengths.sum())
+
+
 class BucketIterator(chainer.dataset.Iterator):
     """Batches of reviews of similar length, in random order.
 

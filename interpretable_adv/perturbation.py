@@ -15,6 +15,7 @@ figures all build their perturbations with ``Perturbation.from_config(config)``.
 import dataclasses
 
 import chainer
+import chainer.functions as F
 import numpy as np
 
 from interpretable_adv import adversarial as adv
@@ -121,6 +122,36 @@ class Perturbation:
         if self.lm_term is not None:
             text += ", " + self.lm_term.describe()
         return text
+
+
+def kl_divergence(log_p_hat, logits):
+    """``mean_b KL(p_hat_b || softmax(logits_b))``, Miyato et al. 2017's virtual adversarial loss.
+
+    ``log_p_hat`` (B, C): the clean prediction's log-probabilities, a constant
+    array (no gradient reaches the clean pass: Miyato's ``theta_hat``).
+    """
+    xp = chainer.backend.get_array_module(log_p_hat)
+    return F.sum(xp.exp(log_p_hat) * (log_p_hat - F.log_softmax(logits))) / logits.shape[0]
+
+
+def virtual_gradient_function(logits_of, x_flat, layout):
+    """The clean log-prediction ``log p(.|x)`` (B, C) and ``r -> grad_r KL(p(.|x) || p(.|x + r))`` (padded).
+
+    ``logits_of(inputs)`` maps flat LSTM inputs (N, D) to logits with the
+    weights (and the dropout masks) fixed; ``x_flat`` (N, D) are the clean
+    inputs. The gradient is taken with respect to ``r`` only (no parameter
+    gradient is filled): what the VAT family's power iterations and SPGD-VAT's
+    further steps call as ``Batch.virtual_gradient``.
+    """
+    with chainer.no_backprop_mode():
+        log_p_hat = F.log_softmax(logits_of(x_flat)).array
+
+    def gradient(r):
+        x = chainer.Variable(x_flat + layout.flat(r))
+        (grad,) = chainer.grad([kl_divergence(log_p_hat, logits_of(x))], [x])
+        return layout.pad(grad.array)
+
+    return log_p_hat, gradient
 
 
 class BatchLayout:

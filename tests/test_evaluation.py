@@ -16,7 +16,7 @@ from interpretable_adv.nets import LanguageModel
 from interpretable_adv.reports.table1 import table1_figures
 
 # The rows of Table 1 that `experiments/reproduce_small.sh` evaluates (the registry's paper and control rows).
-PERTURBED = [row.name for row in methods.perturbed_rows(("paper", "control"))]
+PERTURBED = [row.name for row in methods.perturbed_rows(("paper", "control", "virtual"))]
 
 
 def test_discretize_nearest_on_hand_made_embeddings():
@@ -112,7 +112,7 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     runs = tmp_path / "runs"
     assert (runs / "lm" / "results.json").is_file()
     for seed in (0, 1):
-        for name in [row.name for row in methods.rows(("paper", "control"))]:   # what the script trains
+        for name in [row.name for row in methods.rows(("paper", "control", "virtual"))]:   # what the script trains
             assert (runs / ("seed%d" % seed) / name / "results.json").is_file(), (seed, name)
             assert json.load(open(runs / ("seed%d" % seed) / name / "args.json"))["config"]["seed"] == seed
     summary = json.load(open(runs / "eval" / "summary.json"))

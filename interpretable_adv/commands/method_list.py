@@ -12,6 +12,9 @@ def add_arguments(parser):
     parser.add_argument("--gradient", action="store_true",
                         help="with --names: only the methods whose perturbation follows the label gradient (an eps "
                              "sweep's, equation 9's)")
+    parser.add_argument("--virtual", action="store_true",
+                        help="with --names: only the methods whose perturbation follows the virtual adversarial "
+                             "gradient (the VAT family, trained on unlabeled reviews)")
     parser.add_argument("--perturbed", action="store_true", help="with --rows: only the rows whose method perturbs")
     parser.add_argument("--rows", nargs="*", choices=ROW_KINDS, default=None, metavar="KIND",
                         help="only the run rows of these kinds (%s; none named: all), on one line, in training "
@@ -34,7 +37,8 @@ def run(args):
         print(" ".join(row.name for row in reversed(chosen)))
     elif args.names:
         print(" ".join(methods.names(adversarial=True if args.adversarial else None,
-                                     gradient=True if args.gradient else None)))
+                                     gradient=True if args.gradient else None,
+                                     virtual=True if args.virtual else None)))
     else:
         print(registry_markdown())
     return 0

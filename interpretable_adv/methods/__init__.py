@@ -24,7 +24,7 @@ from interpretable_adv.methods.registry import (  # noqa: F401  (the package's p
 )
 
 # The recipes, in the order tables list them.
-RECIPES = ("baseline", "advt", "iadvt", "spgd", "rp")
+RECIPES = ("baseline", "advt", "iadvt", "spgd", "rp", "vat", "ivat", "spgd_vat")
 
 for _recipe in RECIPES:
     importlib.import_module("interpretable_adv.methods." + _recipe)

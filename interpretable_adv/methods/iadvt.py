@@ -1,7 +1,5 @@
 """iAdvT-Text (Sato et al. 2018, eq. 6): the label gradient expressed in each word's K neighbour directions."""
 
-from interpretable_adv.adversarial import IADVT_WEIGHTS
-from interpretable_adv.keys import Key
 from interpretable_adv.methods import stages
 from interpretable_adv.methods.registry import Method, Row, register
 
@@ -13,8 +11,6 @@ def perturb(p, batch):
 
 METHOD = register(Method(
     "iadvt", "iAdvT-Text", perturb, paper_eps=15.0, needs_neighbors=True,
-    keys={"perturbation_norm": stages.PERTURBATION_NORM,
-          "iadvt_weights": Key("str", choices=IADVT_WEIGHTS, default="token",
-                               help="token (Sato et al.'s code) or review (their eq. 6) normalisation")},
+    keys={"perturbation_norm": stages.PERTURBATION_NORM, "iadvt_weights": stages.IADVT_WEIGHTS},
     paper_table1=123.86,
     rows=(Row("iadvt", "iadvt", "Pretrained w/iAdvT-Text", paper=93.58),)))

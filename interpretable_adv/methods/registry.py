@@ -25,7 +25,9 @@ class Batch:
     ``embeddings`` (V, D): the matrix neighbour directions are taken from;
     ``neighbors``: the :class:`~interpretable_adv.neighbors.NeighborTable`;
     ``input_gradient(r)``: the gradient (B, T, D) at ``x + r`` for a padded
-    ``r`` (SPGD with M > 1).
+    ``r`` (SPGD with M > 1); ``virtual_gradient(r)``: the gradient (B, T, D)
+    of ``KL(p(.|x) || p(.|x + r))`` for a padded ``r``, the clean prediction
+    and the weights fixed (the VAT family; ``grad`` is then None).
     """
 
     grad: object
@@ -35,9 +37,10 @@ class Batch:
     embeddings: object = None
     neighbors: object = None
     input_gradient: object = None
+    virtual_gradient: object = None
 
 
-ROW_KINDS = ("paper", "lm", "control")
+ROW_KINDS = ("paper", "lm", "control", "virtual")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +48,8 @@ class Row:
     """One run of a reproduction (a directory ``RUNS/seedN/NAME``) and its line in Tables 1 and 3.
 
     ``kind``: ``paper`` (Table 3 of the paper), ``lm`` (with equation 9's LM
-    term, beyond the paper) or ``control``; ``paper``: the paper's Table 3
+    term, beyond the paper), ``control`` or ``virtual`` (semi-supervised, on
+    the unlabeled reviews: the VAT family, beyond the paper); ``paper``: the paper's Table 3
     figure (best of 5), if any.
     """
 
@@ -67,7 +71,9 @@ class Method:
     """One perturbation method (see the module docstring); ``perturb`` None: no perturbation (Baseline).
 
     ``gradient_based``: ``d`` follows the label loss's gradient, so equation
-    9's LM term can modify it; ``sparse``: ``d`` is zero on most tokens
+    9's LM term can modify it; ``virtual``: ``d`` follows the virtual
+    adversarial gradient (no label: trained on labeled and unlabeled reviews
+    with ``KL(p(.|x) || p(.|x + d))``, the VAT family); ``sparse``: ``d`` is zero on most tokens
     (figures centre on it); ``keys``: the configuration keys only this method
     reads, ``{name: Key}`` (:class:`~interpretable_adv.keys.Key`: default,
     range, help; a key several methods read is one shared Key object);
@@ -81,6 +87,7 @@ class Method:
     paper_eps: float = None
     needs_neighbors: bool = False
     gradient_based: bool = True
+    virtual: bool = False
     sparse: bool = False
     keys: dict = dataclasses.field(default_factory=dict)
     describe: object = None
@@ -134,12 +141,13 @@ def setting_keys():
     return keys
 
 
-def names(adversarial=None, gradient=None):
+def names(adversarial=None, gradient=None, virtual=None):
     """Method names in registration order; ``adversarial=True``/``False`` keeps those that do/do not perturb,
     ``gradient=True`` those whose ``d`` follows the label gradient (what an eps sweep scales, what equation 9's LM
-    term can modify)."""
+    term can modify), ``virtual=True`` those that follow the virtual adversarial gradient (the VAT family)."""
     return tuple(m.name for m in _METHODS.values() if (adversarial is None or m.adversarial == adversarial)
-                 and (gradient is None or (m.adversarial and m.gradient_based) == gradient))
+                 and (gradient is None or (m.adversarial and m.gradient_based) == gradient)
+                 and (virtual is None or m.virtual == virtual))
 
 
 def rows(kinds=ROW_KINDS):

@@ -25,10 +25,9 @@ from interpretable_adv.locking import OutputLock
 from interpretable_adv.reports.plots import save_figure
 from interpretable_adv.reports.table3 import is_degenerate
 
-# The methods whose eps the sweep scales (every adversarial method that follows the gradient: AdvT : iAdvT : SPGD
-# = 5 : 15 : 25 in the paper) and its run names, METHOD-xSCALE.
-SWEPT = methods.names(gradient=True)
-RUN_NAME = re.compile(r"(%s)-x([0-9.]+)$" % "|".join(SWEPT))
+# The run names of a sweep, METHOD-xSCALE, for any adversarial method: a sweep holds one family, the methods that
+# follow the label gradient (AdvT : iAdvT : SPGD = 5 : 15 : 25 in the paper) or the VAT family (SWEEP_FAMILY=virtual).
+RUN_NAME = re.compile(r"(%s)-x([0-9.]+)$" % "|".join(methods.names(adversarial=True)))
 
 
 def read_sweep(sweep_dir):
@@ -54,12 +53,17 @@ def read_sweep(sweep_dir):
     return grid, controls
 
 
+def _swept(grid):
+    """The methods of a sweep's grid, in the registry's order."""
+    return [m for m in methods.names(adversarial=True) if m in grid]
+
+
 def choose_scale(grid):
     """The rule of the module docstring: (chosen scale or None, per-scale mean dev, per-method best scale)."""
-    scales = sorted(set.intersection(*(set(grid[m]) for m in SWEPT if m in grid))) if grid else []
+    scales = sorted(set.intersection(*(set(grid[m]) for m in grid))) if grid else []
     mean_dev = {}
     for scale in scales:
-        cells = [grid[m][scale] for m in SWEPT if m in grid]
+        cells = [grid[m][scale] for m in grid]
         if not any(c["degenerate"] for c in cells):
             mean_dev[scale] = float(np.mean([c["dev"] for c in cells]))
     # Ties (equal mean dev, e.g. on a small dev set) go to the larger scale: the one closest to the paper's eps.
@@ -71,21 +75,20 @@ def choose_scale(grid):
 def sweep_markdown(grid, controls, chosen, mean_dev, best_per_method, reference=None):
     scales = sorted({s for m in grid for s in grid[m]})
     lines = ["# Epsilon sweep (dev accuracy; test shown, never used to choose)", "",
-             "eps = paper eps x scale (AdvT 5, iAdvT 15, SPGD 25, so the paper's ratio 5 : 15 : 25 is kept). "
+             "eps = paper eps x scale (%s, so the ratio of the paper eps is kept). " % ", ".join(
+                 "%s %g" % (methods.get(m).title, methods.get(m).paper_eps) for m in _swept(grid)) +
              "`ratio` = mean over perturbed tokens of ||d_t|| / ||E[w_t]|| during training. Rule: among the "
              "scales where no method is degenerate (> 90% one class), the highest mean best-dev accuracy over "
-             "the three methods (ties: the larger scale, closest to the paper).", ""]
+             "the swept methods (ties: the larger scale, closest to the paper).", ""]
     if reference:
         lines += ["Reference (same settings, no adversarial term): " + ", ".join(
             "%s dev %.2f / test %.2f" % (k, v["dev"], v["test"]) for k, v in reference.items()), ""]
-    lines += ["| scale | " + " | ".join("%s eps / dev / test / ratio" % methods.get(m).title for m in SWEPT
-                                        if m in grid) + " | mean dev |",
+    lines += ["| scale | " + " | ".join("%s eps / dev / test / ratio" % methods.get(m).title for m in _swept(grid))
+              + " | mean dev |",
               "|---|" + "---|" * (len(grid) + 1)]
     for scale in scales:
         cells = []
-        for method in SWEPT:
-            if method not in grid:
-                continue
+        for method in _swept(grid):
             c = grid[method].get(scale)
             if c is None:
                 cells.append("-")
@@ -116,9 +119,7 @@ def plot_sweep(grid, chosen, path, reference=None):
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.set_xscale("log")
-    for method in SWEPT:
-        if method not in grid:
-            continue
+    for method in _swept(grid):
         scales = sorted(grid[method])
         ax.plot(scales, [grid[method][s]["dev"] for s in scales], marker="o", label=methods.get(method).title)
     left = ax.get_xlim()[0]
@@ -142,7 +143,7 @@ def write_sweep_report(sweep_dir, reference_runs=()):
     """
     grid, controls = read_sweep(sweep_dir)
     if not grid:
-        raise UsageError("%s: no finished {%s}-xSCALE runs" % (sweep_dir, ",".join(SWEPT)))
+        raise UsageError("%s: no finished {%s}-xSCALE runs" % (sweep_dir, ",".join(methods.names(adversarial=True))))
     reference = {}
     for label, run in dict(reference_runs).items():
         path = os.path.join(run, "results.json")

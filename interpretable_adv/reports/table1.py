@@ -26,7 +26,7 @@ from interpretable_adv.data import EOS_ID
 from interpretable_adv.lstm import lstm_sequences
 from interpretable_adv.methods import Batch
 from interpretable_adv.neighbors import NeighborTable
-from interpretable_adv.perturbation import BatchLayout, Perturbation
+from interpretable_adv.perturbation import BatchLayout, Perturbation, virtual_gradient_function
 
 VARIANTS = ("direction", "nearest", "continuous")
 
@@ -94,13 +94,25 @@ def review_gradient(classifier, ids, label, shift=None):
 
 
 def perturb_review(classifier, ids, label, perturbation, neighbors=None):
-    """``d`` (L_b, D) of one review by the run's ``perturbation``, as in its training (weights fixed)."""
+    """``d`` (L_b, D) of one review by the run's ``perturbation``, as in its training (weights fixed, dropout off).
+
+    A virtual adversarial method (VAT family) reads no label: its direction is
+    that of ``KL(p(.|x) || p(.|x + d))`` from the review alone.
+    """
     xp = classifier.xp
+    layout = BatchLayout([len(ids)], xp)
+    if perturbation.recipe.virtual:
+        with chainer.using_config("train", False):
+            x = classifier.embed_reviews([ids]).array
+            _, virtual_gradient = virtual_gradient_function(
+                lambda inputs: classifier.logits_from_inputs(inputs, [len(ids)]), x, layout)
+            return perturbation(Batch(None, xp.asarray(ids), layout, embeddings=classifier.embed.W.array,
+                                      neighbors=neighbors, virtual_gradient=virtual_gradient))
 
     def input_gradient(r):   # SPGD with M > 1: the gradient at x + r (padded: one review)
         return review_gradient(classifier, ids, label, r[0])[None]
 
-    return perturbation(Batch(review_gradient(classifier, ids, label), xp.asarray(ids), BatchLayout([len(ids)], xp),
+    return perturbation(Batch(review_gradient(classifier, ids, label), xp.asarray(ids), layout,
                               labels=xp.asarray([label], dtype=np.int32), embeddings=classifier.embed.W.array,
                               neighbors=neighbors, input_gradient=input_gradient))
 

@@ -16,7 +16,7 @@ def table3_rows(*runs_dirs):
     """``(name, title, paper figure)`` of a table over ``runs_dirs``: every ``paper`` row of the registry
     (:func:`interpretable_adv.methods.rows`), then the rows beyond the paper (LM term, controls) any of them
     has run."""
-    extra = [row for row in methods.rows(("lm", "control"))
+    extra = [row for row in methods.rows(("lm", "control", "virtual"))
              if any(os.path.isfile(os.path.join(d, row.name, "results.json")) for d in runs_dirs)]
     return tuple((row.name, row.title, row.paper) for row in list(methods.rows(("paper",))) + extra)
 

@@ -23,7 +23,7 @@ from interpretable_adv.checkpoints import load_lm_term, load_pretrained
 from interpretable_adv.distributed import Distribution, ShardedIterator
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import load_npz
-from interpretable_adv.iterators import BucketIterator, ReviewDataset
+from interpretable_adv.iterators import BucketIterator, PooledReviews, ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
 from interpretable_adv.runs import train_run
@@ -88,10 +88,18 @@ def build_classifier_trainer(config, data, device, dist=None):
                               seed=config["seed"])
     if dist.active:
         iterator = ShardedIterator(iterator, dist.rank, dist.size)
+    unlabeled = pool = None
+    if methods.get(config["method"]).virtual:   # the unlabeled pool: unlabeled split + training reviews, never dev
+        pool = PooledReviews(ReviewDataset(data.split("unlabeled"), config["max_length"]), train)
+        unlabeled = BucketIterator(pool, dist.global_batch(config["unlabeled_batchsize"]),
+                                   bucket_batches=config["bucket_batches"], seed=(config["seed"] + 1) % 2 ** 32)
+        if dist.active:
+            unlabeled = ShardedIterator(unlabeled, dist.rank, dist.size)
     neighbors = None
     if methods.get(config["method"]).needs_neighbors:
         neighbors = NeighborTable(config["n_neighbors"], config["neighbor_mode"])
-    updater = make_updater(config, iterator, optimizer, device, neighbors, load_lm_term(config, data, device))
+    updater = make_updater(config, iterator, optimizer, device, neighbors, load_lm_term(config, data, device),
+                           unlabeled)
     if dist.active:
         updater.dropout_seed = lambda iteration: dist.dropout_seed(config["seed"], iteration)
     trainer = training.Trainer(updater, (config["epoch"], "epoch"), out=config["out"])
@@ -102,7 +110,7 @@ def build_classifier_trainer(config, data, device, dist=None):
     trainer.extend(AccuracyEvaluator(model_loss, dev, config["eval_batchsize"], device, dist), trigger=(1, "epoch"))
     if not dist.is_writer:
         return trainer, types.SimpleNamespace(model=model, model_loss=model_loss, neighbors=neighbors, train=train,
-                                              dev=dev)
+                                              dev=dev, unlabeled=pool)
     trainer.extend(extensions.snapshot_object(model, "best_model.npz"),
                    trigger=max_value_trigger("validation/main/accuracy", (1, "epoch")))
     keys = ["epoch", "iteration", "main/loss", "main/accuracy", "validation/main/accuracy",
@@ -113,7 +121,7 @@ def build_classifier_trainer(config, data, device, dist=None):
         keys += ["main/lm_grad_share"]
     add_standard_extensions(trainer, config, keys + ["main/tokens_per_sec", "alpha", "elapsed_time"], (1, "epoch"))
     return trainer, types.SimpleNamespace(model=model, model_loss=model_loss, neighbors=neighbors, train=train,
-                                          dev=dev)
+                                          dev=dev, unlabeled=pool)
 
 
 def _mean_of(trainer, key):

@@ -1,4 +1,5 @@
-"""The three updaters: classifier (Baseline, Pretrained), adversarial (AdvT, iAdvT, SPGD), TBPTT (the LM).
+"""The updaters: classifier (Baseline, Pretrained), adversarial (AdvT, iAdvT, SPGD, random perturbation), virtual
+adversarial (VAT, iVAT, SPGD-VAT, on labeled and unlabeled reviews), TBPTT (the LM).
 
 Each snapshots what Chainer's own snapshot lacks for a bit-identical resume on
 the CPU (:func:`serialize_run_state`), so a killed run continues exactly.
@@ -36,8 +37,15 @@ from chainer import training
 from interpretable_adv import methods
 from interpretable_adv.iterators import review_converter, serialize_random_state
 from interpretable_adv.methods import Batch
+from interpretable_adv.methods.stages import VAT_REVIEWS
 from interpretable_adv.nets import DROPOUT_MASKS
-from interpretable_adv.perturbation import BatchLayout, Perturbation, perturbation_statistics
+from interpretable_adv.perturbation import (
+    BatchLayout,
+    Perturbation,
+    kl_divergence,
+    perturbation_statistics,
+    virtual_gradient_function,
+)
 
 
 def serialize_run_state(serializer, optimizer):
@@ -150,6 +158,81 @@ class AdversarialUpdater(ClassifierUpdater):
         chainer.report(report, model_loss)
 
 
+class VirtualAdversarialUpdater(ClassifierUpdater):
+    """VAT, iVAT or SPGD-VAT: ``L = L_CE(labeled) + lambda KL(p(.|x; theta_hat) || p(.|x + r_vadv; theta))``.
+
+    Miyato et al. 2017's virtual adversarial loss: the clean prediction
+    ``p(.|x; theta_hat)`` is a constant (no gradient through it), and
+    ``r_vadv`` is the run's :class:`~interpretable_adv.perturbation.Perturbation`
+    of a :class:`~interpretable_adv.methods.Batch` whose ``virtual_gradient`` is
+    the KL's input gradient. Per update:
+
+    1. the labeled batch (iterator ``main``): cross-entropy, backward;
+    2. the virtual reviews, ``reviews='both'`` (Miyato et al.) the labeled batch
+       and the unlabeled one (iterator ``unlabeled``), ``'unlabeled'`` (Sato et
+       al.'s code) the unlabeled one only: a clean pass on the dropped-out
+       embeddings ``x`` (no backward) gives ``log p_hat``, its dropout masks
+       recorded; the power iterations (and SPGD-VAT's further steps) replay
+       those masks with the weights fixed, so the KL is a function of ``d`` alone
+       (0 at ``d = 0``);
+    3. the adversarial pass on ``dropout(E[w]) + r_vadv`` (fresh masks, or the
+       recorded ones with ``dropout_masks='shared'``) and one backward of
+       ``lambda KL``, which adds its gradients to the parameters and the
+       embedding matrix.
+
+    Reports ``main/loss`` and ``main/accuracy`` (labeled, clean),
+    ``main/loss_adv`` (the KL term) and the perturbation's sizes as the
+    :class:`AdversarialUpdater` does. Labeled tokens only count in
+    ``tokens_per_sec`` and ``tokens_seen``.
+    """
+
+    def __init__(self, iterators, optimizer, device, perturbation, adv_weight=1.0, neighbors=None,
+                 dropout_masks="fresh", reviews="both"):
+        super().__init__(iterators, optimizer, device)
+        if not perturbation.recipe.virtual:
+            raise ValueError("%s is not a virtual adversarial method" % perturbation.method)
+        if perturbation.needs_neighbors and neighbors is None:
+            raise ValueError("%s needs a neighbour table" % perturbation.method)
+        if dropout_masks not in DROPOUT_MASKS or reviews not in VAT_REVIEWS:
+            raise ValueError("dropout_masks must be one of %s and reviews one of %s, got %r, %r"
+                             % (", ".join(DROPOUT_MASKS), ", ".join(VAT_REVIEWS), dropout_masks, reviews))
+        self.perturbation, self.adv_weight, self.neighbors = perturbation, adv_weight, neighbors
+        self.shared_masks, self.reviews = dropout_masks == "shared", reviews
+
+    @property
+    def eps(self):
+        return self.perturbation.eps
+
+    def compute_gradients(self, model_loss, xs, t):
+        clf = model_loss.predictor
+        model_loss.cleargrads()
+        model_loss(xs, t).backward()   # reports main/loss and main/accuracy
+        unlabeled, _ = self.converter(self.get_iterator("unlabeled").next(), self.device)
+        reviews = list(xs) + list(unlabeled) if self.reviews == "both" else list(unlabeled)
+        lengths = [len(x) for x in reviews]
+        layout = BatchLayout(lengths, clf.xp)
+        masks = clf.dropout_masks
+        masks.record()
+        try:
+            embedded = clf.embed_reviews(reviews)
+            clean = clf.dropout_embeddings(embedded).array
+
+            def logits_of(inputs):
+                return clf.logits_from_inputs(inputs, lengths)
+
+            log_p_hat, virtual_gradient = virtual_gradient_function(logits_of, clean, layout)
+            masks.replay()
+            d = self.perturbation(Batch(None, clf.xp.concatenate(reviews), layout, embeddings=clf.embed.W.array,
+                                        neighbors=self.neighbors, virtual_gradient=virtual_gradient))
+            if not self.shared_masks:
+                masks.fresh()
+            loss_adv = kl_divergence(log_p_hat, logits_of(clf.dropout_embeddings(embedded) + d))
+            (self.adv_weight * loss_adv).backward()
+        finally:
+            masks.fresh()
+        chainer.report(dict(perturbation_statistics(d, embedded.array, layout), loss_adv=loss_adv), model_loss)
+
+
 def _input_gradient(clf, x_flat, layout, t):
     """dL/dx at ``x_flat`` with the current weights, without touching parameter gradients."""
     x = chainer.Variable(x_flat)
@@ -158,10 +241,17 @@ def _input_gradient(clf, x_flat, layout, t):
     return grad.array
 
 
-def make_updater(config, iterator, optimizer, device, neighbors, lm_term=None):
-    """The updater for ``config['method']``: plain training or adversarial training (``lm_term``: eq. 9)."""
-    if not methods.get(config["method"]).adversarial:
+def make_updater(config, iterator, optimizer, device, neighbors, lm_term=None, unlabeled=None):
+    """The updater for ``config['method']``: plain, adversarial (``lm_term``: eq. 9) or virtual adversarial
+    training (``unlabeled``: the iterator over the unlabeled pool)."""
+    method = methods.get(config["method"])
+    if not method.adversarial:
         return ClassifierUpdater(iterator, optimizer, device)
+    if method.virtual:
+        return VirtualAdversarialUpdater({"main": iterator, "unlabeled": unlabeled}, optimizer, device,
+                                         Perturbation.from_config(config), adv_weight=config["adv_weight"],
+                                         neighbors=neighbors, dropout_masks=config["dropout_masks"],
+                                         reviews=config["vat_reviews"])
     return AdversarialUpdater(iterator, optimizer, device, Perturbation.from_config(config, lm_term=lm_term),
                               adv_weight=config["adv_weight"], neighbors=neighbors,
                               dropout_masks=config["dropout_masks"])
