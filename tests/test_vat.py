@@ -303,3 +303,28 @@ def test_killed_spgd_vat_run_resumes_to_identical_weights(synthetic_prepared, tm
     with np.load(tmp_path / "straight" / "best_model.npz") as a, np.load(tmp_path / "killed" / "best_model.npz") as b:
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_the_registry_names_the_virtual_family_for_the_scripts(capsys):
+    from tests.helpers import invoke
+
+    code, out, _ = invoke(["methods", "--names", "--virtual"], capsys)
+    assert code == 0 and out.split() == ["vat", "ivat", "spgd_vat"]
+    code, out, _ = invoke(["methods", "--rows", "virtual"], capsys)
+    assert code == 0 and sorted(out.split()) == ["ivat", "spgd_vat", "vat"]
+
+
+def test_a_sweep_of_the_virtual_family_is_read_and_chosen_like_the_supervised_one(tmp_path):
+    import json
+
+    from interpretable_adv.reports.sweep import choose_scale, read_sweep
+
+    for name, dev in (("vat-x0.03", 0.80), ("vat-x0.1", 0.82), ("spgd_vat-x0.03", 0.81), ("spgd_vat-x0.1", 0.83),
+                      ("pretrained", 0.79)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(
+            {"dev_accuracy_best": dev, "test_accuracy": dev, "test_majority_share": 0.5, "adversarial": {}}))
+    grid, controls = read_sweep(str(tmp_path))
+    assert set(grid) == {"vat", "spgd_vat"} and set(controls) == {"pretrained"}
+    chosen, mean_dev, _ = choose_scale(grid)
+    assert chosen == 0.1 and mean_dev[0.1] == pytest.approx(82.5)

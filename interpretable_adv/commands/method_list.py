@@ -46,12 +46,13 @@ def run(args):
 
 def registry_markdown():
     """The registry as two Markdown tables: the methods, and the run rows of Tables 1 and 3."""
-    lines = ["| method | title | paper eps | neighbours | its own keys | follows the gradient |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | title | paper eps | neighbours | its own keys | follows the label gradient | virtual (unlabeled "
+             "reviews) |", "|---|---|---|---|---|---|---|"]
     for m in methods.all_methods():
-        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             m.name, m.title, "-" if m.paper_eps is None else "%g" % m.paper_eps, "yes" if m.needs_neighbors else "no",
-            ", ".join(m.keys) or "-", "yes" if m.adversarial and m.gradient_based else "no"))
+            ", ".join(m.keys) or "-", "yes" if m.adversarial and m.gradient_based else "no",
+            "yes" if m.virtual else "no"))
     lines += ["", "| row | kind | method | from the LM | LM term (eq. 9) | Table 3 title | paper |",
               "|---|---|---|---|---|---|---|"]
     for row in methods.rows():
