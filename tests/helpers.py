@@ -5,6 +5,8 @@ import os
 import tarfile
 
 import chainer
+import numpy as np
+import pytest
 
 
 def write_tree(root, reviews):
@@ -55,6 +57,38 @@ class KillAt(chainer.training.Extension):
     def __call__(self, trainer):
         if trainer.updater.iteration == self.at:
             raise KeyboardInterrupt("killed for the test")
+
+
+def final_snapshot_params(out):
+    """The name of ``out``'s newest snapshot and its model parameters."""
+    names = [n for n in os.listdir(out) if n.startswith("snapshot_iter_")]
+    last = max(names, key=lambda n: int(n.rsplit("_", 1)[1]))
+    with np.load(os.path.join(out, last)) as z:
+        return last, {k: z[k] for k in z.files if "/model:main/" in k or k.startswith("updater/model:main")}
+
+
+def straight_then_killed_and_resumed(train, config, kill_at, tmp_path, same_files=()):
+    """Run ``train`` straight, then killed after iteration ``kill_at`` and rerun; returns (straight, resumed).
+
+    Asserts that the killed run wrote no results, that both final snapshots hold identical parameters, and that
+    every ``.npz`` of ``same_files`` (e.g. ``best_model.npz``) is array-identical in both run directories.
+    """
+    straight = train(config(tmp_path / "straight"))
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tmp_path / "killed"), extra_extensions=[(KillAt(at=kill_at), (1, "iteration"))])
+    assert not os.path.exists(tmp_path / "killed" / "results.json")
+    resumed = train(config(tmp_path / "killed"))
+    name_a, a = final_snapshot_params(str(tmp_path / "straight"))
+    name_b, b = final_snapshot_params(str(tmp_path / "killed"))
+    assert name_a == name_b and a
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for name in same_files:
+        with np.load(tmp_path / "straight" / name) as x, np.load(tmp_path / "killed" / name) as y:
+            assert x.files == y.files
+            for key in x.files:
+                np.testing.assert_array_equal(x[key], y[key], err_msg="%s %s" % (name, key))
+    return straight, resumed
 
 
 def gpu_available():

@@ -13,7 +13,7 @@ from interpretable_adv.nets import Classifier, ClassifierLoss
 from interpretable_adv.presets import resolve
 from interpretable_adv.perturbation import BatchLayout
 from interpretable_adv.training.classifier import train_classifier
-from tests.helpers import KillAt, adversarial_updater
+from tests.helpers import adversarial_updater, straight_then_killed_and_resumed
 
 CPU = chainer.get_device("@numpy")
 
@@ -197,18 +197,12 @@ def test_refresh_extension_runs_at_start_and_every_n_iterations(synthetic_prepar
 
 
 def test_killed_spgd_run_resumes_to_identical_weights(synthetic_prepared, tmp_path):
-    config = dict(method="spgd", epoch=2, snapshot_interval=4, neighbor_interval=3)
-    straight = train_classifier(_tiny(synthetic_prepared, tmp_path / "straight", **config))
-    with pytest.raises(KeyboardInterrupt):
-        train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config),
-                         extra_extensions=[(KillAt(at=8), (1, "iteration"))])
-    resumed = train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config))
+    straight, resumed = straight_then_killed_and_resumed(
+        train_classifier, lambda out: _tiny(synthetic_prepared, out, method="spgd", epoch=2, snapshot_interval=4,
+                                            neighbor_interval=3), 8, tmp_path, same_files=("best_model.npz",))
     assert resumed["dev_curve"] == straight["dev_curve"]
     for counter in ("neighbor_refreshes", "neighbor_rows_computed"):   # restored from the snapshot, not reset
         assert resumed["adversarial"][counter] == straight["adversarial"][counter], counter
-    with np.load(tmp_path / "straight" / "best_model.npz") as a, np.load(tmp_path / "killed" / "best_model.npz") as b:
-        for key in a.files:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def test_perturbation_is_added_after_embedding_dropout_with_shared_masks():

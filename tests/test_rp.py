@@ -10,7 +10,7 @@ from interpretable_adv.methods import Batch
 from interpretable_adv.perturbation import BatchLayout, Perturbation
 from interpretable_adv.presets import resolve
 from interpretable_adv.training.classifier import train_classifier
-from tests.helpers import KillAt, invoke
+from tests.helpers import invoke, straight_then_killed_and_resumed
 
 
 def _batch(lengths, dim=6, seed=0):
@@ -64,17 +64,11 @@ def _tiny(data, out, **overrides):
 
 def test_killed_rp_run_resumes_to_identical_weights(synthetic_prepared, tmp_path):
     """The draws come from NumPy's generator, whose state the snapshots hold: a resume is bit-identical."""
-    config = dict(epoch=2, snapshot_interval=4)
-    straight = train_classifier(_tiny(synthetic_prepared, tmp_path / "straight", **config))
-    with pytest.raises(KeyboardInterrupt):
-        train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config),
-                         extra_extensions=[(KillAt(at=7), (1, "iteration"))])
-    resumed = train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config))
+    straight, resumed = straight_then_killed_and_resumed(
+        train_classifier, lambda out: _tiny(synthetic_prepared, out, epoch=2, snapshot_interval=4), 7, tmp_path,
+        same_files=("best_model.npz",))
     assert resumed["dev_curve"] == straight["dev_curve"]
     assert straight["adversarial"]["eps"] == pytest.approx(5.0 * _tiny(synthetic_prepared, "x")["eps_scale"])
-    with np.load(tmp_path / "straight" / "best_model.npz") as a, np.load(tmp_path / "killed" / "best_model.npz") as b:
-        for key in a.files:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def test_rp_with_eps_0_is_the_clean_loss_twice(synthetic_prepared, tmp_path):

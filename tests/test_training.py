@@ -13,7 +13,7 @@ from interpretable_adv.nets import Classifier
 from interpretable_adv.presets import resolve
 from interpretable_adv.training.classifier import train_classifier
 from interpretable_adv.training.lm import train_language_model
-from tests.helpers import KillAt
+from tests.helpers import straight_then_killed_and_resumed
 
 
 def tiny(section, data, out, **overrides):
@@ -104,30 +104,8 @@ def test_pretrained_classifier_trains(tiny_lm, learnable_data, tmp_path):
     assert results["pretrained"].endswith("lm.npz") and results["test_accuracy"] > 0
 
 
-def _final_snapshot_params(out):
-    names = [n for n in os.listdir(out) if n.startswith("snapshot_iter_")]
-    last = max(names, key=lambda n: int(n.rsplit("_", 1)[1]))
-    with np.load(os.path.join(out, last)) as z:
-        return last, {k: z[k] for k in z.files if "/model:main/" in k or k.startswith("updater/model:main")}
-
-
-def _straight_then_killed_and_resumed(train, config, kill_at, tmp_path):
-    """Run ``train`` straight, then killed after iteration ``kill_at`` and rerun; compare final weights."""
-    straight = train(config(tmp_path / "straight"))
-    with pytest.raises(KeyboardInterrupt):
-        train(config(tmp_path / "killed"), extra_extensions=[(KillAt(at=kill_at), (1, "iteration"))])
-    assert not os.path.exists(tmp_path / "killed" / "results.json")
-    resumed = train(config(tmp_path / "killed"))
-    name_a, a = _final_snapshot_params(str(tmp_path / "straight"))
-    name_b, b = _final_snapshot_params(str(tmp_path / "killed"))
-    assert name_a == name_b and a
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    return straight, resumed
-
-
 def test_killed_classifier_run_resumes_to_identical_weights(learnable_data, tmp_path):
-    straight, resumed = _straight_then_killed_and_resumed(
+    straight, resumed = straight_then_killed_and_resumed(
         train_classifier, lambda out: tiny("train", learnable_data, out, epoch=2, snapshot_interval=5,
                                            max_train_examples=120), 10, tmp_path)
     assert resumed["test_accuracy"] == straight["test_accuracy"]
@@ -135,7 +113,7 @@ def test_killed_classifier_run_resumes_to_identical_weights(learnable_data, tmp_
 
 
 def test_killed_lm_run_resumes_to_identical_weights(learnable_data, tmp_path):
-    straight, resumed = _straight_then_killed_and_resumed(
+    straight, resumed = straight_then_killed_and_resumed(
         train_language_model, lambda out: tiny("pretrain", learnable_data, out, max_iterations=30,
                                                eval_interval=10, snapshot_interval=7), 14, tmp_path)
     assert resumed["dev_perplexity_best"] == straight["dev_perplexity_best"]

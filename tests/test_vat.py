@@ -24,7 +24,7 @@ from interpretable_adv.perturbation import BatchLayout, Perturbation, kl_diverge
 from interpretable_adv.presets import resolve
 from interpretable_adv.training.classifier import build_classifier_trainer, train_classifier
 from interpretable_adv.training.updaters import ClassifierUpdater, VirtualAdversarialUpdater
-from tests.helpers import KillAt
+from tests.helpers import straight_then_killed_and_resumed
 
 CPU = chainer.get_device("@numpy")
 
@@ -212,17 +212,23 @@ def test_the_vat_update_is_ce_plus_lambda_kl_at_the_virtual_adversarial_point(re
         np.testing.assert_allclose(ours["/predictor" + name], param.grad, rtol=1e-6, atol=1e-10, err_msg=name)
 
 
-def test_ivat_step_lies_in_the_span_of_each_words_neighbour_directions():
+def _virtual_batch(k):
+    """A model, its virtual-gradient batch over three reviews and a K-neighbour table."""
     model = _model()
     xs = _reviews()
-    x, layout, _, _, gradient = _virtual(model, xs)
+    _, layout, _, _, gradient = _virtual(model, xs)
     words = np.concatenate(xs)
-    table = NeighborTable(2)
+    table = NeighborTable(k)
     table.refresh(model.embed.W.array)
+    return model, words, table, Batch(None, words, layout, embeddings=model.embed.W.array, neighbors=table,
+                                      virtual_gradient=gradient)
+
+
+def test_ivat_step_lies_in_the_span_of_each_words_neighbour_directions():
+    model, words, table, batch = _virtual_batch(2)
     for start in ("random", "uniform"):
         np.random.seed(0)
-        d = Perturbation("ivat", 1.0, ivat_start=start, power_iterations=2)(
-            Batch(None, words, layout, embeddings=model.embed.W.array, neighbors=table, virtual_gradient=gradient))
+        d = Perturbation("ivat", 1.0, ivat_start=start, power_iterations=2)(batch)
         directions = adv.neighbor_directions(model.embed.W.array, words, table.lookup(words))   # (N, K=2, D=5)
         for t in range(len(words)):
             coefficients, *_ = np.linalg.lstsq(directions[t].T, d[t], rcond=None)
@@ -231,17 +237,11 @@ def test_ivat_step_lies_in_the_span_of_each_words_neighbour_directions():
 
 
 def test_spgd_vat_keeps_floor_of_the_share_each_token_along_one_neighbour_direction():
-    model = _model()
-    xs = _reviews()
-    x, layout, _, _, gradient = _virtual(model, xs)
-    words = np.concatenate(xs)
-    table = NeighborTable(3)
-    table.refresh(model.embed.W.array)
+    model, words, table, batch = _virtual_batch(3)
     np.random.seed(0)
-    d = Perturbation("spgd_vat", 2.0, sigma=0.75, spgd_steps=2)(
-        Batch(None, words, layout, embeddings=model.embed.W.array, neighbors=table, virtual_gradient=gradient))
+    d = Perturbation("spgd_vat", 2.0, sigma=0.75, spgd_steps=2)(batch)
     kept = np.sqrt((d * d).sum(axis=1)) > 0
-    assert [int(k.sum()) for k in np.split(kept, np.cumsum(layout.lengths)[:-1])] == [1, 1, 2]   # floor(0.25 L)
+    assert [int(k.sum()) for k in np.split(kept, np.cumsum(batch.layout.lengths)[:-1])] == [1, 1, 2]   # floor(0.25 L)
     directions = adv.neighbor_directions(model.embed.W.array, words, table.lookup(words))
     for t in np.flatnonzero(kept):
         cosines = directions[t] @ d[t] / np.linalg.norm(d[t])
@@ -292,17 +292,12 @@ def test_the_neighbour_table_covers_words_only_unlabeled_reviews_contain(synthet
 def test_killed_spgd_vat_run_resumes_to_identical_weights(synthetic_prepared, tmp_path):
     """The unlabeled iterator's order and position, NumPy's stream (probes, dropout) and the neighbour table
     are in the snapshots."""
-    config = dict(method="spgd_vat", epoch=2, snapshot_interval=4, neighbor_interval=3, unlabeled_batchsize=24)
-    straight = train_classifier(_tiny(synthetic_prepared, tmp_path / "straight", **config))
-    with pytest.raises(KeyboardInterrupt):
-        train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config),
-                         extra_extensions=[(KillAt(at=7), (1, "iteration"))])
-    resumed = train_classifier(_tiny(synthetic_prepared, tmp_path / "killed", **config))
+    straight, resumed = straight_then_killed_and_resumed(
+        train_classifier, lambda out: _tiny(synthetic_prepared, out, method="spgd_vat", epoch=2, snapshot_interval=4,
+                                            neighbor_interval=3, unlabeled_batchsize=24), 7, tmp_path,
+        same_files=("best_model.npz",))
     assert resumed["dev_curve"] == straight["dev_curve"]
     assert straight["adversarial"]["mean_loss_adv"] > 0
-    with np.load(tmp_path / "straight" / "best_model.npz") as a, np.load(tmp_path / "killed" / "best_model.npz") as b:
-        for key in a.files:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def test_the_registry_names_the_virtual_family_for_the_scripts(capsys):
