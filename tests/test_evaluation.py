@@ -177,3 +177,45 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     assert {"advt_lm", "spgd_lm"} <= set(summary["table1"])
     assert "SPGD + LM term (eq. 9)" in open(runs / "eval" / "table1.md").read()
     assert (runs / "figures" / "heatmap_lm_term.png").is_file()
+
+
+def test_table1_counts_every_perturbed_token_exactly():
+    """A small but nonzero step counts as perturbed (issue 24: norms rounded to 4 decimals counted as 0).
+
+    AdvT's step touches every token; at eps 1e-5 over 12 tokens each ||d_t|| is
+    below 5e-5, which rounding to 4 decimals turned into "not perturbed" while
+    ``direction`` still changed the word. The moved share (||d_t|| above 1% of
+    ||E[w_t]||) is checked against the embeddings directly.
+    """
+    from interpretable_adv.nets import Classifier
+
+    np.random.seed(3)
+    model = Classifier(30, embed_dim=4, hidden_dim=5, fc_dim=3)
+    lm = LanguageModel(30, embed_dim=4, hidden_dim=6, cutoffs=(10, 20))
+    ids = np.array([5, 17, 3, 23, 8, 11, 2, 29, 14, 6, 9, 0], np.int32)
+    for eps, moved in ((1e-5, 0.0), (50.0, 1.0)):
+        config = {"method": "advt", "eps": eps, "eps_scale": 1.0, "n_neighbors": 3, "perturbation_norm": "exact"}
+        (record,) = ev.method_records("advt", model, config, lm, [(ids, 1)])
+        norms = np.asarray(record["norms"])
+        assert (norms > 0).all()
+        if eps < 1:
+            assert norms.max() < 5e-5
+        changed = np.asarray(record["direction"]) != ids
+        assert changed.any() and (norms[changed] > 0).all()
+        table = table1_figures([ev.review_nll(lm, ids)], {"advt": [record]}, [(ids, 1)])
+        assert table["advt"]["perturbed_share"] == 1.0
+        expected = np.mean(norms / np.linalg.norm(model.embed.W.array[ids], axis=1) > ev.MOVED_SHARE_THRESHOLD)
+        assert table["advt"]["moved_share"] == pytest.approx(expected) == moved
+
+
+def test_table1_markdown_shows_both_token_counts():
+    reviews = [(np.array([1, 2, 0]), 1)]
+    nll = {"direction": np.ones(3), "nearest": np.ones(3), "continuous": np.ones(3)}
+    record = {"nearest": [1, 2, 0], "direction": [4, 2, 0], "norms": [1e-6, 0.5, 0.0],
+              "relative_norms": [1e-6, 0.5, 0.0], "pred_original": 1, "pred_continuous": 1, "pred_nearest": 1,
+              "pred_direction": 1, "nll": nll}
+    table = table1_figures([np.ones(3)], {"spgd": [record]}, reviews)
+    assert table["spgd"]["perturbed_share"] == pytest.approx(2 / 3)
+    assert table["spgd"]["moved_share"] == pytest.approx(1 / 3)
+    text = ev.table1_markdown(table, False, ev.TITLE, "caption")
+    assert "| SPGD | 66.7% | 33.3% |" in text

@@ -11,6 +11,7 @@ from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.keys import add_device_flag, flag_type
 from interpretable_adv.reports.examples import mark, perturbed_review
+from interpretable_adv.reports.table1 import MOVED_SHARE_THRESHOLD
 from interpretable_adv.runs import data_dir_of_runs, describe_runs, get_device
 
 HELP = "show a test review and its adversarial versions (changed words marked)"
@@ -60,9 +61,12 @@ def run(args):
     print("original:  " + " ".join(tokens))
     for method, record in records.items():
         norms = np.asarray(record["norms"])
-        print("\n%s: ||d|| = %.2f, %d of %d words perturbed, prediction %s -> %s (continuous), %s (direction)" % (
-            methods.short_title(method), float(np.sqrt((norms ** 2).sum())), int((norms > 0).sum()), len(norms),
-            record["pred_original"], record["pred_continuous"], record["pred_direction"]))
+        moved = int((np.asarray(record["relative_norms"]) > MOVED_SHARE_THRESHOLD).sum())
+        print("\n%s: ||d|| = %.2f, %d of %d words perturbed (%d moved by more than %g%% of their embedding's "
+              "norm), prediction %s -> %s (continuous), %s (direction)" % (
+                  methods.short_title(method), float(np.sqrt((norms ** 2).sum())), int((norms > 0).sum()),
+                  len(norms), moved, 100 * MOVED_SHARE_THRESHOLD, record["pred_original"],
+                  record["pred_continuous"], record["pred_direction"]))
         print("  direction: " + mark(record["direction_words"], tokens, color))
         print("  nearest:   " + mark(record["nearest_words"], tokens, color))
     if args.figure:

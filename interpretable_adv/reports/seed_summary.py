@@ -96,6 +96,9 @@ def summarize_table1(seeds):
         for variant in VARIANTS:
             out[method][variant] = {key: _stat([p[variant][key] for p in present.values()], list(present))
                                     for key in TABLE1_KEYS}
+        for key in TOKEN_SHARES:   # absent from results written before the key existed
+            if all(key in p for p in present.values()):
+                out[method][key] = _stat([p[key] for p in present.values()], list(present))
     return out
 
 
@@ -125,6 +128,7 @@ def _table1_problem(table):
 
 
 TABLE1_KEYS = ("perplexity", "gap", "mean_review_perplexity", "words_changed", "flip_rate")
+TOKEN_SHARES = ("perturbed_share", "moved_share")
 TABLE1_ROWS = tuple(row.name for row in methods.perturbed_rows())
 
 

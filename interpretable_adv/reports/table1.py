@@ -46,7 +46,12 @@ DEFINITIONS = {
     "nearest": "each token -> the vocabulary word nearest (Euclidean) to x_t + d_t",
     "continuous": "the LM reads E_lm[w] + d (the classifier's d added to the LM's embeddings); "
                   "targets are the original words; flips use the classifier on x + d",
+    "perturbed_share": "share of tokens with d_t != 0, counted exactly (the tokens `direction` may change)",
+    "moved_share": "share of tokens with ||d_t|| > MOVED_SHARE_THRESHOLD x ||E[w_t]|| (moved by more than 1% "
+                   "of the word's own embedding norm)",
 }
+# ``moved_share``'s threshold: a token counts as moved when its step exceeds this share of its embedding's norm.
+MOVED_SHARE_THRESHOLD = 0.01
 # The paper's Table 1 perplexity of the original reviews (each method's own is in its recipe: methods.paper_table1).
 PAPER_ORIGINAL_PERPLEXITY = 117.93
 
@@ -190,10 +195,13 @@ def method_records(method, model, config, lm, reviews, lm_term=None):
         nearest = discretize_nearest(x + d, embeddings)
         direction = discretize_direction(d, ids_dev, table, embeddings)
         norms = xp.sqrt((d * d).sum(axis=1))
+        relative = norms / xp.maximum(xp.sqrt((x * x).sum(axis=1)), 1e-12)
         record = {
             "method": method,
             "label": int(label),
-            "norms": chainer.backends.cuda.to_cpu(norms).round(4).tolist(),
+            # Exact float32 values: a rounded norm would count a small step as none (issue 24).
+            "norms": chainer.backends.cuda.to_cpu(norms).tolist(),
+            "relative_norms": chainer.backends.cuda.to_cpu(relative).tolist(),
             "nearest": chainer.backends.cuda.to_cpu(nearest).tolist(),
             "direction": chainer.backends.cuda.to_cpu(direction).tolist(),
             "pred_original": predict(model, ids_dev),
@@ -229,6 +237,9 @@ def table1_figures(original_nll, records_by_method, reviews):
                                                                  for r in records]))
         table[method]["perturbed_share"] = float(np.mean(np.concatenate([np.asarray(r["norms"]) > 0
                                                                          for r in records])))
+        if all("relative_norms" in r for r in records):   # results written before issue 24 lack it
+            table[method]["moved_share"] = float(np.mean(np.concatenate(
+                [np.asarray(r["relative_norms"]) > MOVED_SHARE_THRESHOLD for r in records])))
     return table
 
 
@@ -267,6 +278,13 @@ def table1_markdown(table, comparable, title, caption):
             lines.append("| %s | %s | %s | %s | %s | %s | %s%% |" % (
                 methods.short_title(name), variant, _figure(cell["perplexity"]), _figure(cell["gap"], signed=True),
                 _figure(cell.get("mean_review_perplexity")), changed, _figure(cell["flip_rate"], 100, "%.1f")))
+    shares = [name for name in rows if "moved_share" in table[name]]
+    if shares:
+        lines += ["", "Perturbed tokens:", "", "| attack | perturbed (d_t != 0) | moved > %g%% of ||E[w_t]|| |"
+                  % (100 * MOVED_SHARE_THRESHOLD), "|---|---|---|"]
+        lines += ["| %s | %s%% | %s%% |" % (methods.short_title(name),
+                                           _figure(table[name].get("perturbed_share"), 100, "%.1f"),
+                                           _figure(table[name]["moved_share"], 100, "%.1f")) for name in shares]
     paper_rows = [row.name for row in methods.perturbed_rows(("paper",)) if row.name in table]
     if paper_rows:
         smallest = min(paper_rows, key=lambda name: _central(table[name][HEADLINE]["gap"]))
