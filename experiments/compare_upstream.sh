@@ -28,8 +28,8 @@ if [ -n "${UPSTREAM_CHECKOUT:-}" ]; then
   mkdir -p "$OUT"
   log=$(cd "$OUT" && pwd)/upstream_train.log
   echo "running upstream in $UPSTREAM_CHECKOUT: $UPSTREAM_CMD (log: $log)"
-  (cd "$UPSTREAM_CHECKOUT" && bash -c "$UPSTREAM_CMD") 2>&1 | tee "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "upstream command failed; its output is in $log" >&2; exit 1; }
+  (cd "$UPSTREAM_CHECKOUT" && bash -c "$UPSTREAM_CMD") 2>&1 | tee "$log" ||
+    { echo "upstream command failed; its output is in $log" >&2; exit 1; }
   LOGS+=("$log")
 fi
 [ ${#LOGS[@]} -gt 0 ] || { echo "give upstream log files, or UPSTREAM_CHECKOUT and UPSTREAM_CMD" >&2; exit 2; }

@@ -55,19 +55,37 @@ finished() {
   esac
 }
 
-# stage NAME MARKER COMMAND...: run COMMAND unless MARKER is finished (a finished stage is not redone;
+# reusable MARKER COMMAND...: MARKER is finished and, for an `iadv train` or `iadv pretrain` COMMAND, its --out
+# holds a finished run of exactly COMMAND's settings (`--check-done`): a --test run, a shortened run or one of
+# other settings is never taken for the stage's result (COMMAND then resumes it, or refuses with the differences).
+reusable() {
+  local marker=$1 why
+  shift
+  finished "$marker" || return 1
+  case ${2:-} in
+    train|pretrain)
+      why=$("$@" --check-done 2>&1) && return 0
+      echo "[redo] ${why##*$'\n'}" ;;
+    *) return 0 ;;
+  esac
+  return 1
+}
+
+# stage NAME MARKER COMMAND...: run COMMAND unless the stage is done (`reusable`: a finished stage is not redone;
 # an interrupted one resumes from its snapshots). Output goes to $LOGS/NAME.log and the screen.
 stage() {
   local name=$1 marker=$2
   shift 2
-  if finished "$marker"; then
+  if reusable "$marker" "$@"; then
     echo "[done] $name ($marker)"
     return 0
   fi
   echo "[run]  $name -> $LOGS/$name.log"
   local start=$SECONDS
-  "$@" 2>&1 | tee "$LOGS/$name.log" | grep -E --line-buffered "^\[|error|^\|" || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "stage $name failed; see $LOGS/$name.log" >&2; exit 1; }
+  local codes   # the command's own exit status (under pipefail, `|| true` would hide it behind true's)
+  if "$@" 2>&1 | tee "$LOGS/$name.log" | grep -E --line-buffered "^\[|error|^\|"; then codes=("${PIPESTATUS[@]}")
+  else codes=("${PIPESTATUS[@]}"); fi
+  [ "${codes[0]}" -eq 0 ] || { echo "stage $name failed; see $LOGS/$name.log" >&2; exit 1; }
   finished "$marker" || { echo "stage $name did not write $marker; see $LOGS/$name.log" >&2; exit 1; }
   echo "[time] $name $((SECONDS - start)) s" | tee -a "$LOGS/times.txt"
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate the figures from trained runs: Figures 2-4 heatmaps and Figure 1.
 
-    python figures/make_figures.py --runs runs/small --out figures/out --indices 0 1 2 --pair great movie
+    python figures/make_figures.py --runs runs/small/seed0 --out figures/out --indices 0 1 2 --pair great movie
 
 Figures 2-4: for each test review index, per-token perturbation norms under
 AdvT, iAdvT and SPGD (cells: direction word, nearest word in parentheses).
@@ -21,13 +21,14 @@ from interpretable_adv.keys import add_device_flag
 from interpretable_adv.perturbation import Perturbation
 from interpretable_adv.reports.examples import perturbed_review, spgd_two_word_example
 from interpretable_adv.reports.plots import figure1, heatmap_figure
-from interpretable_adv.runs import get_device
+from interpretable_adv.runs import DEFAULT_RUNS, get_device, lm_of_runs, one_seed_runs
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="runs/small")
-    parser.add_argument("--lm", default=None, help="language model (default: RUNS/lm/lm.npz)")
+    parser.add_argument("--runs", default=DEFAULT_RUNS, help="one seed's runs (default: %(default)s)")
+    parser.add_argument("--lm", default=None, help="language model (default: the one the runs were initialised "
+                        "from, else RUNS/lm/lm.npz or RUNS/../lm/lm.npz)")
     parser.add_argument("--out", default=os.path.join("figures", "out"))
     parser.add_argument("--indices", type=int, nargs="+", default=[0, 1, 2], help="test review indices")
     parser.add_argument("--pair", nargs=2, default=["great", "movie"], help="the two words of Figure 1")
@@ -36,11 +37,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     device = get_device(args.device)
+    one_seed_runs(args.runs)
     row = methods.sparse_row()   # SPGD's: Figure 1 is its schematic, Figures 2-4 centre on it
     config = run_config(os.path.join(args.runs, row.name))
     data = PreparedData(config["data"])
     os.makedirs(args.out, exist_ok=True)
-    lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
+    lm = load_lm(args.lm or lm_of_runs(args.runs), data, device)
     for index in args.indices:
         tokens, records = perturbed_review(args.runs, data, index, lm, device)
         label = "positive" if data.split("test").labels[index] == 1 else "negative"

@@ -48,6 +48,8 @@ from interpretable_adv.presets.schema import NON_EXPERIMENT_KEYS, with_defaults
 # The run rows a reproduction trains, as run directory names (the registry's, :func:`methods.rows`); the order
 # in which a run set is searched for its dataset.
 RUN_NAMES = tuple(row.name for row in methods.rows())
+# The one seed's runs that `iadv evaluate` and `interpret` read by default: where `make reproduce-small` writes seed 0.
+DEFAULT_RUNS = os.path.join("runs", "small", "seed0")
 
 
 # ----------------------------------------------------------------------------- devices
@@ -202,6 +204,20 @@ def check_resume(config, command, data, ranks=1, read_snapshot=True):
         return
     if not os.path.isfile(saved_path):
         return   # a snapshot without its args.json (copied by hand): nothing to compare with
+    differences = settings_differences(saved_path, config, command, data, ranks)
+    if differences:
+        raise UsageError("%s holds a run with other settings; resuming would mix two experiments. Differences: %s. "
+                         "Use another --out, or remove the old run to start over"
+                         % (os.path.dirname(saved_path) or ".", "; ".join(differences)))
+
+
+def settings_differences(saved_path, config, command, data, ranks=1):
+    """How the run of ``saved_path`` (an ``args.json``) differs from ``config``: one phrase per difference.
+
+    Compared: the command, every experiment key (not
+    :data:`~interpretable_adv.presets.schema.NON_EXPERIMENT_KEYS`), the global
+    batch, the dataset's fingerprint and the content of the input files.
+    """
     saved = read_json(saved_path, "the run's settings")
     if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
         raise UsageError("%s: not an args.json written by iadv (no \"config\"); remove it or use another --out"
@@ -217,16 +233,45 @@ def check_resume(config, command, data, ranks=1, read_snapshot=True):
     for key in sorted(set(old) | set(config)):
         if key in NON_EXPERIMENT_KEYS or key == "batchsize":   # the batch: compared as a global batch above
             continue
+        if key in INPUT_FILE_KEYS and _same_input(old.get(key), config.get(key), (saved.get("inputs") or {}).get(key)):
+            continue
         if _normalised(old.get(key)) != _normalised(config.get(key)):
             differences.append("%s %s (saved %s)" % (flag_of(key), _show(config.get(key)), _show(old.get(key))))
     saved_data = saved.get("data_fingerprint")
     if saved_data is not None and saved_data != data_fingerprint(data):
         differences.append("--data %s (another dataset than the saved run's %s)" % (config["data"], old.get("data")))
-    differences += _changed_inputs(saved.get("inputs"), config)
+    return differences + _changed_inputs(saved.get("inputs"), config)
+
+
+def finished_run_problem(config, command):
+    """Why ``--out`` does not hold a finished run of exactly ``config`` (None when it does); writes nothing.
+
+    Finished: ``results.json`` written (atomically, as a run's last act) beside
+    an ``args.json`` whose settings are ``config``'s (:func:`settings_differences`).
+    The scripts' resumable stages accept a run only then, so a ``--test`` run
+    or one of other settings is never taken for the stage's result.
+    """
+    from interpretable_adv.data import PreparedData
+
+    out = config["out"]
+    for name in ("args.json", "results.json"):
+        if not os.path.isfile(os.path.join(out, name)):
+            return "%s: no %s (%s)" % (out, name, "no run" if name == "args.json" else "not finished")
+    differences = settings_differences(os.path.join(out, "args.json"), config, command,
+                                       PreparedData(config["data"]))
     if differences:
-        raise UsageError("%s holds a run with other settings; resuming would mix two experiments. Differences: %s. "
-                         "Use another --out, or remove the old run to start over"
-                         % (os.path.dirname(saved_path) or ".", "; ".join(differences)))
+        return "%s: a run of other settings (%s)" % (out, "; ".join(differences))
+    return None
+
+
+def _same_input(saved_path, path, saved_fingerprint):
+    """One input file named two ways: the same file (relative or absolute path, a link), or the same bytes."""
+    if not saved_path or not path:
+        return saved_path == path
+    if os.path.realpath(saved_path) == os.path.realpath(path):
+        return True
+    return (isinstance(saved_fingerprint, dict) and os.path.isfile(path)
+            and file_fingerprint(path)["sha256"] == saved_fingerprint.get("sha256"))
 
 
 def _normalised(value):
@@ -324,8 +369,33 @@ def train_run(config, command, build, results_of, extra_extensions=()):
         if not dist.is_writer:
             return None   # rank 0 writes the model and results.json
         results = results_of(config, data, device, trainer, parts, dist, wall)
+        results.update(test=bool(config.get("test")), shortened=shortened_settings(config, command))
         atomic_write_json(os.path.join(config["out"], "results.json"), results)
     return results
+
+
+# Keys that cut a run short of its preset: set lower than the preset's value (or set where the preset has none).
+SHORTENING_KEYS = ("epoch", "max_iterations", "max_train_examples", "max_train_tokens")
+
+
+def shortened_settings(config, command):
+    """``{flag: value}`` of the settings that make this run shorter than its preset's (``--test``'s among them).
+
+    Recorded in ``results.json`` so that a truncated run is never read as the
+    preset's result: ``{}`` for a run of the preset's full length.
+    """
+    from interpretable_adv.presets import load_preset
+
+    try:
+        preset = load_preset(config["preset"], command)
+    except UsageError:   # the preset file has gone since the run started: nothing to compare with
+        return {}
+    shortened = {}
+    for key in SHORTENING_KEYS:
+        value, full = config.get(key), preset.get(key)
+        if value is not None and (full is None or value < full):
+            shortened[flag_of(key)] = value
+    return shortened
 
 
 def run_trainer(trainer, snapshot=None, extra_extensions=()):
@@ -386,6 +456,50 @@ def data_dir_of_runs(*runs_dirs):
             if data is not None:
                 return data
     return None
+
+
+def seed_dirs(runs_dir):
+    """``{seed: path}`` of the ``seedN`` subdirectories of ``runs_dir`` (the layout the scripts write)."""
+    found = {}
+    for name in os.listdir(runs_dir) if os.path.isdir(runs_dir) else ():
+        match = re.fullmatch(r"seed(\d+)", name)
+        if match and os.path.isdir(os.path.join(runs_dir, name)):
+            found[int(match.group(1))] = os.path.join(runs_dir, name)
+    return dict(sorted(found.items()))
+
+
+def one_seed_runs(runs_dir):
+    """``runs_dir`` if it holds the runs of one seed; a UsageError that names the seeds if it is a run set's root.
+
+    The scripts write ``RUNS/lm/`` and ``RUNS/seedN/ROW/``: ``iadv evaluate``
+    and ``interpret`` read one ``seedN`` folder, ``iadv summarize`` the root.
+    """
+    seeds = seed_dirs(runs_dir)
+    if seeds and data_dir_of_runs(runs_dir) is None:
+        first = next(iter(seeds.values()))
+        raise UsageError("%s holds the runs of seeds %s (one folder each): pass one of them, e.g. --runs %s "
+                         "(`iadv summarize --runs %s` reads them all)"
+                         % (runs_dir, ", ".join(map(str, seeds)), first, runs_dir))
+    return runs_dir
+
+
+def lm_of_runs(runs_dir):
+    """The LM a seed's runs were initialised from (their ``--pretrained``), else ``lm/lm.npz`` beside or above them.
+
+    The scripts write the LM to ``RUNS/lm/lm.npz`` and the classifiers to
+    ``RUNS/seedN/ROW/``, so for ``--runs RUNS/seedN`` the second guess is
+    ``RUNS/lm/lm.npz``. Returns the first path that exists, else the
+    recorded (or first) guess, for the error message of the caller.
+    """
+    recorded = []
+    for name in reversed(RUN_NAMES):
+        if os.path.isfile(os.path.join(runs_dir, name, "args.json")):
+            pretrained = run_config(os.path.join(runs_dir, name)).get("pretrained")
+            if pretrained:
+                recorded.append(pretrained)
+    guesses = recorded + [os.path.join(runs_dir, "lm", "lm.npz"),
+                          os.path.join(os.path.dirname(os.path.abspath(runs_dir)), "lm", "lm.npz")]
+    return next((path for path in guesses if os.path.isfile(path)), guesses[0])
 
 
 def check_output_dir(out):

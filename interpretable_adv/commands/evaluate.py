@@ -10,16 +10,18 @@ import os
 from interpretable_adv.errors import UsageError
 from interpretable_adv.keys import add_device_flag, flag_type
 from interpretable_adv.reports.evaluation import collect_table3, evaluate_runs
-from interpretable_adv.runs import RUN_NAMES, data_dir_of_runs, describe_runs
+from interpretable_adv.runs import DEFAULT_RUNS, RUN_NAMES, data_dir_of_runs, describe_runs, lm_of_runs, one_seed_runs
 
 HELP = "Table 3 from the runs and Table 1 (LM perplexity of adversarial examples)"
 
 
 def add_arguments(parser):
-    parser.add_argument("--runs", default=os.path.join("runs", "small"),
-                        help="directory holding the runs (baseline/, pretrained/, advt/, ...: `iadv methods` "
-                             "lists the rows)")
-    parser.add_argument("--lm", default=None, help="pretrained LM (default: RUNS/lm/lm.npz)")
+    parser.add_argument("--runs", default=DEFAULT_RUNS,
+                        help="one seed's runs (baseline/, pretrained/, advt/, ...: `iadv methods` lists the rows; "
+                             "default: %(default)s, where `make reproduce-small` writes seed 0)")
+    parser.add_argument("--lm", default=None,
+                        help="pretrained LM (default: the one the runs were initialised from, else RUNS/lm/lm.npz "
+                             "or RUNS/../lm/lm.npz)")
     parser.add_argument("--data", default=None, help="prepared dataset (default: the one the runs used)")
     parser.add_argument("--out", "-o", default=None, help="output directory (default: RUNS/eval)")
     parser.add_argument("--sample", type=flag_type("int", low=1), default=200,
@@ -32,7 +34,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    lm = args.lm or os.path.join(args.runs, "lm", "lm.npz")
+    one_seed_runs(args.runs)
+    lm = args.lm or lm_of_runs(args.runs)
     data = args.data or data_dir_of_runs(args.runs)
     out = args.out or os.path.join(args.runs, "eval")
     if data is None:

@@ -12,15 +12,16 @@ from interpretable_adv.errors import UsageError
 from interpretable_adv.keys import add_device_flag, flag_type
 from interpretable_adv.reports.examples import mark, perturbed_review
 from interpretable_adv.reports.table1 import MOVED_SHARE_THRESHOLD
-from interpretable_adv.runs import data_dir_of_runs, describe_runs, get_device
+from interpretable_adv.runs import DEFAULT_RUNS, data_dir_of_runs, describe_runs, get_device, lm_of_runs, one_seed_runs
 
 HELP = "show a test review and its adversarial versions (changed words marked)"
 
 
 def add_arguments(parser):
-    parser.add_argument("--runs", default=os.path.join("runs", "small"), help="directory of the runs")
+    parser.add_argument("--runs", default=DEFAULT_RUNS, help="one seed's runs (default: %(default)s)")
     parser.add_argument("--index", "-i", type=flag_type("int", low=0), default=0, help="test review index")
-    parser.add_argument("--lm", default=None, help="LM for the perplexities (default: RUNS/lm/lm.npz)")
+    parser.add_argument("--lm", default=None, help="LM for the perplexities (default: the one the runs were "
+                        "initialised from, else RUNS/lm/lm.npz or RUNS/../lm/lm.npz)")
     parser.add_argument("--data", default=None, help="prepared dataset (default: the runs')")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour changed words (auto: only in a terminal; otherwise [[word]])")
@@ -45,6 +46,7 @@ def figure_path(text):
 
 def run(args):
     device = get_device(args.device)
+    one_seed_runs(args.runs)
     data_dir = args.data or data_dir_of_runs(args.runs)
     if data_dir is None:
         raise UsageError("%s: no training run there; %s" % (args.runs, describe_runs()))
@@ -53,7 +55,7 @@ def run(args):
         raise UsageError("--index must be in [0, %d), got %d" % (len(data.split("test")), args.index))
     if args.figure and not os.path.isdir(os.path.dirname(os.path.abspath(args.figure))):
         raise UsageError("--figure %s: its directory does not exist" % args.figure)
-    lm = load_lm(args.lm or os.path.join(args.runs, "lm", "lm.npz"), data, device)
+    lm = load_lm(args.lm or lm_of_runs(args.runs), data, device)
     tokens, records = perturbed_review(args.runs, data, args.index, lm, device)
     color = {"always": True, "never": False}.get(args.color, sys.stdout.isatty())
     label = "positive" if data.split("test").labels[args.index] == 1 else "negative"

@@ -31,6 +31,9 @@ def add_arguments(parser, section):
                         help="no progress bar")
     parser.add_argument("--show-config", action="store_true",
                         help="print the resolved configuration (preset, flags, defaults) as JSON and exit")
+    parser.add_argument("--check-done", action="store_true",
+                        help="exit 0 if --out holds a finished run of exactly these settings, else 1 with the reason "
+                             "(writes nothing; the scripts' resumable stages ask this before reusing a run)")
     shown = {name: load_preset(name, section) for name in ("paper", "small")}
     for key, spec in SECTIONS[section].items():
         if spec.kind == "device":
@@ -62,12 +65,20 @@ def resolve_config(args, section):
     from interpretable_adv.presets import resolve
 
     overrides = {k: v for k, v in vars(args).items()
-                 if k not in ("handler", "command", "preset", "test", "show_config")}
+                 if k not in ("handler", "command", "preset", "test", "show_config", "check_done")}
     if args.test:
         overrides = dict(_TEST_OVERRIDES[section], **{k: v for k, v in overrides.items() if v is not None})
     config = resolve(args.preset, section, overrides)
     config.setdefault("progress", RUN_KEYS["progress"].default)
+    config["test"] = bool(args.test)   # recorded in args.json and results.json
+    if args.test:
+        if overrides.get("out") is None:   # beside the real run, never in its place (a script would reuse it)
+            config["out"] = config["out"].rstrip("/\\") + TEST_SUFFIX
     return config
+
+
+# Where a ``--test`` run goes without ``-o``: the preset's directory with this suffix (runs/small/lm-test).
+TEST_SUFFIX = "-test"
 
 
 def run_training(args, section):
@@ -82,6 +93,12 @@ def run_training(args, section):
     if getattr(args, "show_config", False):
         print(json.dumps(config, indent=2, sort_keys=True))
         return 0
+    if getattr(args, "check_done", False):
+        from interpretable_adv.runs import finished_run_problem
+
+        problem = finished_run_problem(config, section)
+        print(problem or "%s: finished, with these settings" % config["out"])
+        return 1 if problem else 0
     results = train(config)
     if results is not None:   # None on the ranks other than 0 of a data-parallel run
         print(json.dumps(results, indent=2))

@@ -17,6 +17,7 @@ from interpretable_adv.methods.registry import (  # noqa: F401  (the package's p
     paper_table1,
     perturbed_rows,
     row,
+    row_of,
     rows,
     setting_keys,
     short_title,

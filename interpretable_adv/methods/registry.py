@@ -163,6 +163,20 @@ def row(name):
     raise ValueError("unknown run row %r (known: %s)" % (name, ", ".join(r.name for r in rows())))
 
 
+def row_of(method, pretrained, lm_term):
+    """Name of the run row a training configuration is (its directory in ``RUNS/seedN/``).
+
+    ``pretrained`` and ``lm_term``: whether the run starts from the LM and
+    trains with equation 9's term (``Pretrained`` is ``baseline`` from the
+    LM; ``spgd_lm`` is ``spgd`` with the term). A combination no row has is
+    named after the method, ``_scratch`` without the LM and ``_lm`` with the term.
+    """
+    for candidate in rows():
+        if (candidate.method, candidate.pretrained, candidate.lm_term) == (method, bool(pretrained), bool(lm_term)):
+            return candidate.name
+    return method + ("" if pretrained else "_scratch") + ("_lm" if lm_term else "")
+
+
 def sparse_row():
     """The paper row of the first sparse method (SPGD's): the run Figures 1-4 centre on."""
     return next(r for r in rows(("paper",)) if get(r.method).sparse)

@@ -56,4 +56,23 @@ def resolve(name, section, overrides):
     sources.update({key: "flag" for key in given})
     config["preset"] = name
     sources["preset"] = name
-    return validate(config, section, sources)
+    config = validate(config, section, sources)
+    if sources["out"] != "flag":
+        config["out"] = run_directory(config["out"], config)
+    return config
+
+
+def run_directory(template, config):
+    """A preset's ``out`` with ``{seed}`` and ``{row}`` filled in from the resolved ``config``.
+
+    The presets write each classifier where the scripts do, ``runs/PRESET/seedN/ROW``
+    (ROW: :func:`~interpretable_adv.methods.row_of`, e.g. ``pretrained`` for the
+    Baseline from the LM), so ``iadv train --method spgd`` alone never lands in
+    another method's directory. Other braces are left as they are.
+    """
+    if "{row}" in template:
+        from interpretable_adv import methods
+
+        template = template.replace("{row}", methods.row_of(config["method"], config.get("pretrained"),
+                                                            config.get("lm_term")))
+    return template.replace("{seed}", str(config.get("seed", 0)))

@@ -124,7 +124,9 @@ SECTIONS = {
 # Keys set by the command line, not by presets.
 RUN_KEYS = {"resume": Key("str", nullable=True, default=None, **_WATCH),
             "progress": Key("bool", default=True, **_WATCH), "preset": Key("str", **_WATCH),
-            "communicator": Key("str", choices=COMMUNICATORS, nullable=True, default=None, **_WATCH)}
+            "communicator": Key("str", choices=COMMUNICATORS, nullable=True, default=None, **_WATCH),
+            # --test: its shortened settings are experiment keys (max_iterations, ...), compared on resume
+            "test": Key("bool", default=False, **_WATCH)}
 
 # Keys that may differ between a run and its resumption: they change how a run is watched, stored or
 # where it runs, not what it computes.

@@ -32,17 +32,7 @@ from interpretable_adv.reports.table3 import (
     table3,
     table3_rows,
 )
-from interpretable_adv.runs import check_output_dir, data_dir_of_runs
-
-
-def seed_dirs(runs_dir):
-    """``{seed: path}`` of the ``seedN`` subdirectories of ``runs_dir``."""
-    found = {}
-    for name in os.listdir(runs_dir) if os.path.isdir(runs_dir) else ():
-        match = re.fullmatch(r"seed(\d+)", name)
-        if match and os.path.isdir(os.path.join(runs_dir, name)):
-            found[int(match.group(1))] = os.path.join(runs_dir, name)
-    return dict(sorted(found.items()))
+from interpretable_adv.runs import check_output_dir, data_dir_of_runs, seed_dirs
 
 
 def mean_sd(values):
