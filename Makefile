@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 IMDB   ?= ../shared/data/imdb
 DATA   ?= runs/data/imdb
 
-.PHONY: venv demo table2 demo-synthetic reproduce-small lm-term test test-fast clean
+.PHONY: venv demo table2 demo-synthetic reproduce-small lm-term test test-fast clean clean-runs
 
 venv: $(STAMP)
 
@@ -46,5 +46,10 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -q -rs -m "not imdb"
 
+# Removes the environment and caches only; results in runs/ stay (clean-runs removes them, after asking).
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .pytest_cache
+
+clean-runs:
+	@printf 'remove runs/ (every run, table and figure in it)? [y/N] '; read answer; \
+	  if [ "$$answer" = y ] || [ "$$answer" = yes ]; then rm -rf runs && echo "runs/ removed"; else echo "kept runs/"; fi

@@ -52,17 +52,31 @@ def build_parser():
     """The ``iadv`` parser with every subcommand of :data:`COMMANDS` registered."""
     import importlib
 
+    from interpretable_adv import __version__
+
     parser = OneLineParser(prog="iadv", formatter_class=HelpFormatter,
                            description="Interpretable adversarial training for text (AdvT, iAdvT, SPGD) in Chainer.")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    parser.subcommands = {}
     for name, module_name in COMMANDS:
         module = importlib.import_module("interpretable_adv.commands." + module_name)
         command = sub.add_parser(name, help=module.HELP, description=plain_text(module.__doc__.strip().splitlines()[0]),
                                  formatter_class=HelpFormatter)
         module.add_arguments(command)
         command.set_defaults(handler=module.run)
+        parser.subcommands[name] = command
     return parser
+
+
+def parse_arguments(parser, argv):
+    """``parser.parse_args``, but a flag the subcommand does not know is reported by the subcommand's parser
+    (``iadv train: error: unrecognized arguments: --x (see iadv train --help)``), whose help lists its flags."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.subcommands[args.command].error("unrecognized arguments: %s" % " ".join(unknown))
+    return args
 
 
 # OS errors that are the user's environment, not a bug: reported in one line like a usage error.
@@ -74,7 +88,7 @@ def main(argv=None):
     """Run one subcommand; returns its exit status (0 success, 2 user error, 1 training diverged)."""
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # log lines reach redirected files promptly
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), argv)
     prefix = "iadv %s: error: " % args.command
     try:
         return args.handler(args)

@@ -104,3 +104,19 @@ def test_evaluate_reads_one_seed_and_finds_the_lm_the_runs_used(run_set, capsys)
     assert code == 0, err
     results = json.load(open(os.path.join(seed0, "eval", "results.json")))
     assert results["lm"] == os.path.join(run_set["lm"], "lm.npz")
+
+
+def test_the_command_line_speaks_chainer_and_points_to_the_right_help(capsys):
+    """Item 8: -r for --resume and --version as Chainer's example scripts have them; an unknown flag is the
+    subcommand's error, pointing to the subcommand's help (which lists its flags)."""
+    code, _, err = invoke(["train", "--preset", "tiny", "--no-such-flag"], capsys)
+    assert code == 2 and err.strip() == "iadv train: error: unrecognized arguments: --no-such-flag " \
+                                        "(see iadv train --help)"
+    with pytest.raises(SystemExit) as stop:
+        from interpretable_adv.cli import main
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("iadv 0.")
+    from interpretable_adv.cli import build_parser
+
+    assert build_parser().parse_args(["train", "-r", "snap"]).resume == "snap"
+    assert build_parser().parse_args(["pretrain", "-r", "snap"]).resume == "snap"

@@ -21,7 +21,7 @@ def add_arguments(parser, section):
     flag per configuration key of ``section`` (its Key's help and choices, the ``paper`` and ``small`` values)."""
     parser.add_argument("--preset", default="small",
                         help="preset: %s, or a JSON file (default: small)" % ", ".join(PRESETS))
-    parser.add_argument("--resume", default=None,
+    parser.add_argument("--resume", "-r", default=None,
                         help="load this trainer snapshot (rerunning into the same --out resumes automatically)")
     parser.add_argument("--test", action="store_true", help="quick check: a few iterations on a small subset")
     parser.add_argument("--communicator", choices=RUN_KEYS["communicator"].choices, default=None,
