@@ -1,7 +1,8 @@
 # Shared by the experiment scripts: settings and a resumable "stage" helper.
 # PRESET=small|paper|tiny  RUNS=runs/$PRESET  DATA=prepared dataset  IMDB=source of the data
 # (RAW=where the tiny preset writes its synthetic corpus)
-# DEVICE=-1 (CPU) or 0 (GPU; the paper preset's default)  IADV=iadv executable
+# DEVICE=-1 (CPU) or 0 (GPU; the paper preset's default)  IADV=iadv executable  KINDS="paper control virtual"
+# (the run rows trained)  PRETRAIN_FLAGS="..." extra `iadv pretrain` flags
 # SEEDS="0 1 2" classifier seeds (the LM is trained once)  JOBS=2 classifier runs at once on a CPU
 # (each with OMP_NUM_THREADS = cores / JOBS; at the small sizes two one-thread runs do more work
 # than one two-thread run)  TRAIN_FLAGS="..." extra `iadv train` flags for every classifier
@@ -99,9 +100,10 @@ prepare_data() {
   fi
 }
 
+read -r -a PRETRAIN_FLAGS_ARRAY <<< "${PRETRAIN_FLAGS:-}"
 pretrain_lm() {
   stage lm "$RUNS/lm/results.json" "$IADV" pretrain --preset "$PRESET" --data "$DATA" -o "$RUNS/lm" \
-    --no-progress "${DEVICE_FLAG[@]}"
+    --no-progress "${DEVICE_FLAG[@]}" "${PRETRAIN_FLAGS_ARRAY[@]}"
 }
 
 # The class-conditional LM p_l(x|y) of the paper's equation 9 (beyond the paper): the pretrained LM
@@ -120,6 +122,9 @@ lm_weight_of() {
 
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-2}
+# Which run rows the reproduction scripts train (`iadv methods --rows KIND...`): the paper's Table 3, the control
+# and the VAT family by default; KINDS=paper for the paper's rows alone (e.g. on a GPU budget).
+read -r -a KINDS_ARRAY <<< "${KINDS:-paper control virtual}"
 read -r -a TRAIN_FLAGS_ARRAY <<< "${TRAIN_FLAGS:-}"
 
 train_classifier() {  # train_classifier ROW SEED: one row at one seed -> $RUNS/seed$SEED/$ROW

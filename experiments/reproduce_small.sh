@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 echo "preset $PRESET, seeds $SEEDS, runs in $RUNS, data $DATA"
 prepare_data
 pretrain_lm
-train_kinds paper control virtual
+train_kinds "${KINDS_ARRAY[@]}"
 evaluate_seeds
 read -r -a seeds <<< "$SEEDS"
 read -r -a indices <<< "${INDICES:-0 1 2}"

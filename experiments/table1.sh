@@ -3,6 +3,6 @@
 source "$(dirname "$0")/lib.sh"
 prepare_data
 pretrain_lm
-train_kinds paper control virtual --perturbed
+train_kinds "${KINDS_ARRAY[@]}" --perturbed
 evaluate_seeds
 cat "$RUNS/eval/table1.md"

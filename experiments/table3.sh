@@ -3,5 +3,5 @@
 source "$(dirname "$0")/lib.sh"
 prepare_data
 pretrain_lm
-train_kinds paper control virtual
+train_kinds "${KINDS_ARRAY[@]}"
 "$IADV" summarize --runs "$RUNS" --data "$DATA"
