@@ -31,7 +31,8 @@ demo: venv
 table2: venv
 	$(BIN)/iadv prepare "$(IMDB)" --out $(DATA)
 
-# The small reproduction of Tables 1 and 3 on real IMDB on this CPU, seeds 0-2 (about 85-100 minutes on 2 cores, resumable).
+# The small reproduction of Tables 1 and 3 on real IMDB on this CPU, seeds 0-2, resumable: about 3 hours on 2 cores
+# (the paper rows and the control 85-100 minutes with the LM, the VAT family 91 more); KINDS=paper for the five alone.
 reproduce-small: venv
 	PRESET=small IMDB="$(IMDB)" bash experiments/reproduce_small.sh
 
