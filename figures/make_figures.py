@@ -47,7 +47,7 @@ def main(argv=None):
         tokens, records = perturbed_review(args.runs, data, index, lm, device)
         label = "positive" if data.split("test").labels[index] == 1 else "negative"
         path = heatmap_figure(tokens, records, os.path.join(args.out, "heatmap_test%d.png" % index),
-                              title="test review %d (%s)" % (index, label))
+                              title="test review %d (%s), runs %s" % (index, label, args.runs))
         print(path)
     model, _ = load_run(os.path.join(args.runs, row.name), data, device)
     missing = [w for w in args.pair if w not in data.vocab.index]

@@ -73,7 +73,8 @@ def run(args):
         print("  nearest:   " + mark(record["nearest_words"], tokens, color))
     if args.figure:
         from interpretable_adv.reports.plots import heatmap_figure
-        heatmap_figure(tokens, records, args.figure, title="test review %d (%s)" % (args.index, label))
+        heatmap_figure(tokens, records, args.figure,
+                       title="test review %d (%s), runs %s" % (args.index, label, args.runs))
         print("\nheatmap written to %s" % args.figure)
     return 0
 

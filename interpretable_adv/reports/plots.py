@@ -61,13 +61,17 @@ def heatmap_figure(tokens, records, path, width=18, title=None):
             ax.text(col, row, text, ha="center", va="center", fontsize=7,
                     color="white" if grid[row, col] > dark else "black")
     ax.set_yticks(range(len(shown)))
-    ax.set_yticklabels([methods.short_title(m) for m in shown])
+    ax.set_yticklabels([methods.short_title(m) + ("\n(eps %.3g)" % records[m]["eps"] if "eps" in records[m] else "")
+                        for m in shown])
     ax.set_xticks(range(stop - start))
     ax.set_xticklabels(tokens[start:stop], rotation=45, ha="right", fontsize=8)
     fig.colorbar(image, ax=ax, label="||d_t||")
     if title:
         ax.set_title("%s, tokens %d-%d" % (title, start, stop - 1))
-    fig.tight_layout()
+    fig.text(0.01, 0.01, "cell: the word Table 1's `direction` turns it into, in parentheses the `nearest` word to "
+             "x_t + d_t; colour: ||d_t|| (white text on dark cells); bottom: the original words", fontsize=7,
+             color="0.3")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     save_figure(fig, path)
     return path
 
@@ -95,8 +99,10 @@ def figure1(example, path):
 
         for k, (direction, name) in enumerate(zip(u, word["neighbor_words"])):
             p = plane(direction) * scale
+            cosine = float(r @ direction / (np.linalg.norm(r) * np.linalg.norm(direction) or 1.0))
             ax.annotate("", xy=p, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="0.7" if k != best else "C0"))
-            ax.text(*(p * 1.08), name, fontsize=8, color="0.4" if k != best else "C0")
+            ax.text(*(p * 1.08), "%s (%+.2f)" % (name, cosine), fontsize=8, color="0.4" if k != best else "C0",
+                    fontweight="bold" if k == best else "normal")
         ax.annotate("", xy=plane(r), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="C3", lw=2))
         ax.text(*(plane(r) * 1.05), "r (AdvT step)", color="C3", fontsize=9)
         if word["kept"]:
@@ -115,6 +121,10 @@ def figure1(example, path):
         ax.axis("off")
     fig.suptitle("SPGD on a two-word review (sigma = %.2f keeps %d of 2): step, projection onto one neighbour "
                  "direction, sparsification" % (example["sigma"], example["kept_count"]))
-    fig.tight_layout()
+    fig.text(0.5, 0.01, "Each panel is the plane of r and the chosen direction (blue): the other directions are "
+             "drawn projected onto it, so their length is not their closeness. The number beside each word is its "
+             "direction's cosine with r in the full space; SPGD picks the largest.", ha="center", fontsize=8,
+             color="0.3", wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     save_figure(fig, path)
     return path

@@ -161,21 +161,21 @@ def plot_table3(rows, path, comparable):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [r for r in rows if r["test_mean"] is not None]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    shown = [r for r in rows if r["test_mean"] is not None][::-1]   # top to bottom in Table 3's order
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.42 * len(shown)))
     for i, row in enumerate(shown):
         values = [c["test_accuracy"] for c in row["seeds"].values()]
-        ax.bar(i, row["test_mean"], yerr=row["test_sd"], color="#9ecae1", capsize=4)
-        ax.scatter([i] * len(values), values, color="#08519c", zorder=3, s=14)
+        ax.errorbar(row["test_mean"], i, xerr=row["test_sd"], fmt="o", color="#08519c", capsize=4, zorder=3)
+        ax.scatter(values, [i] * len(values), color="#9ecae1", zorder=2, s=16)
         if comparable and row["paper"] is not None:
-            ax.scatter([i], [row["paper"]], marker="_", s=300, color="#d94801", zorder=4)
-    ax.set_xticks(range(len(shown)))
-    ax.set_xticklabels([r["model"].replace("Pretrained w/", "+").split(" (")[0] for r in shown], fontsize=8)
-    ax.set_ylabel("test accuracy (%)")
-    low = min(min(c["test_accuracy"] for c in r["seeds"].values()) for r in shown) if shown else 50
-    ax.set_ylim(max(0, low - 5), 100)
-    ax.set_title("Table 3: mean +- sd over seeds (dots: seeds%s)" % ("; orange: paper" if comparable else ""),
-                 fontsize=9)
+            ax.scatter([row["paper"]], [i], marker="|", s=200, color="#d94801", zorder=4)
+    ax.set_yticks(range(len(shown)))
+    ax.set_yticklabels([r["model"] for r in shown], fontsize=8)
+    ax.set_xlabel("test accuracy (%)")
+    ax.grid(axis="x", color="0.9")
+    ax.set_title("Table 3 over seeds %s: mean +- sd (dark), each seed (light)%s"
+                 % (", ".join(str(s) for s in sorted({k for r in shown for k in r["seeds"]})),
+                    "\norange: the paper's best of 5" if comparable else ""), fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
 

@@ -112,26 +112,27 @@ def sweep_markdown(grid, controls, chosen, mean_dev, best_per_method, reference=
     return "\n".join(lines)
 
 
-def plot_sweep(grid, chosen, path, reference=None):
+def plot_sweep(grid, chosen, path, reference=None, title=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
     ax.set_xscale("log")
     for method in _swept(grid):
         scales = sorted(grid[method])
-        ax.plot(scales, [grid[method][s]["dev"] for s in scales], marker="o", label=methods.get(method).title)
-    left = ax.get_xlim()[0]
-    for name, value in (reference or {}).items():
-        ax.axhline(value["dev"], linestyle=":", color="grey")
-        ax.text(left, value["dev"], " " + name, fontsize=7, va="bottom", color="grey")
+        ax.plot(scales, [grid[method][s]["dev"] for s in scales], marker="o", label="%s (paper eps %g)" % (
+            methods.get(method).title, methods.get(method).paper_eps))
+    styles = iter([":", "-.", (0, (1, 3)), (0, (5, 5))])
+    for name, value in (reference or {}).items():   # in the legend, not as text: references often lie close
+        ax.axhline(value["dev"], linestyle=next(styles, ":"), color="grey",
+                   label="%s (dev %.2f)" % (name, value["dev"]))
     if chosen is not None:
-        ax.axvline(chosen, color="black", linewidth=0.8, linestyle="--")
+        ax.axvline(chosen, color="black", linewidth=0.8, linestyle="--", label="chosen scale %g" % chosen)
     ax.set_xlabel("eps_scale (eps = paper eps x scale)")
     ax.set_ylabel("best dev accuracy (%)")
-    ax.legend(fontsize=8)
-    ax.set_title("epsilon sweep (dev)", fontsize=9)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title or "epsilon sweep (best dev accuracy per run)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
 
@@ -154,7 +155,8 @@ def write_sweep_report(sweep_dir, reference_runs=()):
     with OutputLock(sweep_dir, "sweep directory"):
         atomic_write_text(os.path.join(sweep_dir, "sweep.md"), sweep_markdown(grid, controls, chosen, mean_dev, best,
                                                                               reference))
-        plot_sweep(grid, chosen, os.path.join(sweep_dir, "sweep.png"), reference)
+        plot_sweep(grid, chosen, os.path.join(sweep_dir, "sweep.png"), reference,
+                   title="epsilon sweep, best dev accuracy per run (%s)" % os.path.basename(os.path.abspath(sweep_dir)))
         atomic_write_json(os.path.join(sweep_dir, "sweep.json"),
                           {"grid": {m: {str(s): c for s, c in v.items()} for m, v in grid.items()},
                            "controls": controls, "reference": reference,

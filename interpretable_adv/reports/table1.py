@@ -198,6 +198,7 @@ def method_records(method, model, config, lm, reviews, lm_term=None):
         relative = norms / xp.maximum(xp.sqrt((x * x).sum(axis=1)), 1e-12)
         record = {
             "method": method,
+            "eps": float(perturbation.eps),
             "label": int(label),
             # Exact float32 values: a rounded norm would count a small step as none (issue 24).
             "norms": chainer.backends.cuda.to_cpu(norms).tolist(),
