@@ -386,6 +386,8 @@ def shortened_settings(config, command):
     """
     from interpretable_adv.presets import load_preset
 
+    if not config.get("preset"):
+        return {}   # a configuration built in code, not from a preset: nothing to compare with
     try:
         preset = load_preset(config["preset"], command)
     except UsageError:   # the preset file has gone since the run started: nothing to compare with
