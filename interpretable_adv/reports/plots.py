@@ -97,12 +97,17 @@ def figure1(example, path):
         def plane(v):
             return np.array([v @ e1, v @ e2])
 
+        cosines = [float(r @ d / (np.linalg.norm(r) * np.linalg.norm(d) or 1.0)) for d in u]
         for k, (direction, name) in enumerate(zip(u, word["neighbor_words"])):
             p = plane(direction) * scale
-            cosine = float(r @ direction / (np.linalg.norm(r) * np.linalg.norm(direction) or 1.0))
             ax.annotate("", xy=p, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="0.7" if k != best else "C0"))
-            ax.text(*(p * 1.08), "%s (%+.2f)" % (name, cosine), fontsize=8, color="0.4" if k != best else "C0",
-                    fontweight="bold" if k == best else "normal")
+            if k == best:
+                ax.text(*(p * 1.08), name, fontsize=9, color="C0", fontweight="bold")
+        ranked = sorted(range(len(u)), key=lambda k: -cosines[k])   # the cosines in full space, largest first
+        ax.text(0.99, 0.01, "cosine with r\n" + "\n".join(
+            "%s %+.2f%s" % (word["neighbor_words"][k], cosines[k], "  <- chosen" if k == best else "")
+            for k in ranked[:6]) + ("\n..." if len(u) > 6 else ""), transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=8, family="monospace", color="0.3")
         ax.annotate("", xy=plane(r), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="C3", lw=2))
         ax.text(*(plane(r) * 1.05), "r (AdvT step)", color="C3", fontsize=9)
         if word["kept"]:
@@ -122,8 +127,8 @@ def figure1(example, path):
     fig.suptitle("SPGD on a two-word review (sigma = %.2f keeps %d of 2): step, projection onto one neighbour "
                  "direction, sparsification" % (example["sigma"], example["kept_count"]))
     fig.text(0.5, 0.01, "Each panel is the plane of r and the chosen direction (blue): the other directions are "
-             "drawn projected onto it, so their length is not their closeness. The number beside each word is its "
-             "direction's cosine with r in the full space; SPGD picks the largest.", ha="center", fontsize=8,
+             "drawn projected onto it (grey), so their length is not their closeness. The list gives each direction's "
+             "cosine with r in the full space; SPGD picks the largest.", ha="center", fontsize=8,
              color="0.3", wrap=True)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     save_figure(fig, path)
