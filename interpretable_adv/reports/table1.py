@@ -281,7 +281,7 @@ def table1_markdown(table, comparable, title, caption):
                 _figure(cell.get("mean_review_perplexity")), changed, _figure(cell["flip_rate"], 100, "%.1f")))
     shares = [name for name in rows if "moved_share" in table[name]]
     if shares:
-        lines += ["", "Perturbed tokens:", "", "| attack | perturbed (d_t != 0) | moved > %g%% of ||E[w_t]|| |"
+        lines += ["", "Perturbed tokens:", "", "| attack | perturbed (d_t != 0) | moved (step > %g%% of the word's norm) |"
                   % (100 * MOVED_SHARE_THRESHOLD), "|---|---|---|"]
         lines += ["| %s | %s%% | %s%% |" % (methods.short_title(name),
                                            _figure(table[name].get("perturbed_share"), 100, "%.1f"),
