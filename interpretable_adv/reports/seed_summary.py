@@ -13,7 +13,6 @@ and writes ``RUNS/eval/table3.md``, ``table1.md``, ``summary.json`` and
 """
 
 import os
-import re
 import sys
 
 import numpy as np
