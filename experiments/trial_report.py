@@ -13,7 +13,6 @@ accuracy under ``--min-dev``, or more than ``--max-share`` (90%) of dev reviews 
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -22,14 +21,18 @@ import numpy as np
 from interpretable_adv import methods
 from interpretable_adv.checkpoints import run_config
 from interpretable_adv.data import PreparedData
+from interpretable_adv.files import read_json
 from interpretable_adv.presets import load_preset
 from interpretable_adv.reports.table3 import DEGENERATE_SHARE
 
 
 def training_speed(run_dir):
-    """Mean training tokens per second over the run's log entries."""
-    with open(os.path.join(run_dir, "log")) as f:
-        speeds = [entry["main/tokens_per_sec"] for entry in json.load(f) if "main/tokens_per_sec" in entry]
+    """Mean training tokens per second: a classifier's results.json holds it; an LM's is read from its log."""
+    speed = _results(run_dir).get("tokens_per_sec_mean")
+    if speed:
+        return float(speed)
+    speeds = [entry["main/tokens_per_sec"] for entry in read_json(os.path.join(run_dir, "log"), "Chainer log")
+              if isinstance(entry, dict) and "main/tokens_per_sec" in entry]
     if not speeds:
         raise SystemExit("%s: no main/tokens_per_sec in its log (did the trial finish?)" % run_dir)
     return float(np.mean(speeds))
@@ -57,8 +60,7 @@ def _results(run_dir):
     path = os.path.join(run_dir, "results.json")
     if not os.path.isfile(path):
         raise SystemExit("%s: no results.json (the trial stage did not finish)" % run_dir)
-    with open(path) as f:
-        return json.load(f)
+    return read_json(path, "run results")
 
 
 def main(argv=None):

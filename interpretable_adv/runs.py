@@ -493,14 +493,14 @@ def lm_of_runs(runs_dir):
     ``RUNS/lm/lm.npz``. Returns the first path that exists, else the
     recorded (or first) guess, for the error message of the caller.
     """
-    recorded = []
-    for name in reversed(RUN_NAMES):
+    guesses = [os.path.join(runs_dir, "lm", "lm.npz"),
+               os.path.join(os.path.dirname(os.path.abspath(runs_dir)), "lm", "lm.npz")]
+    for name in reversed(RUN_NAMES):   # the first run that records its LM (one args.json read per run at most)
         if os.path.isfile(os.path.join(runs_dir, name, "args.json")):
             pretrained = run_config(os.path.join(runs_dir, name)).get("pretrained")
             if pretrained:
-                recorded.append(pretrained)
-    guesses = recorded + [os.path.join(runs_dir, "lm", "lm.npz"),
-                          os.path.join(os.path.dirname(os.path.abspath(runs_dir)), "lm", "lm.npz")]
+                guesses.insert(0, pretrained)
+                break
     return next((path for path in guesses if os.path.isfile(path)), guesses[0])
 
 

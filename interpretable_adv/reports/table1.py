@@ -34,6 +34,8 @@ VARIANTS = ("direction", "nearest", "continuous")
 HEADLINE = "direction"
 TITLE = "# Table 1: adversarial quality (LM perplexity)"
 
+# ``moved_share``'s threshold: a token counts as moved when its step exceeds this share of its embedding's norm.
+MOVED_SHARE_THRESHOLD = 0.01
 
 DEFINITIONS = {
     "perplexity": "per-word LM perplexity exp(sum NLL / tokens) over the sample (<eos> counted, "
@@ -47,11 +49,9 @@ DEFINITIONS = {
     "continuous": "the LM reads E_lm[w] + d (the classifier's d added to the LM's embeddings); "
                   "targets are the original words; flips use the classifier on x + d",
     "perturbed_share": "share of tokens with d_t != 0, counted exactly (the tokens `direction` may change)",
-    "moved_share": "share of tokens with ||d_t|| > MOVED_SHARE_THRESHOLD x ||E[w_t]|| (moved by more than 1% "
-                   "of the word's own embedding norm)",
+    "moved_share": "share of tokens with ||d_t|| > %g x ||E[w_t]|| (moved by more than %g%% of the word's own "
+                   "embedding norm)" % (MOVED_SHARE_THRESHOLD, 100 * MOVED_SHARE_THRESHOLD),
 }
-# ``moved_share``'s threshold: a token counts as moved when its step exceeds this share of its embedding's norm.
-MOVED_SHARE_THRESHOLD = 0.01
 # The paper's Table 1 perplexity of the original reviews (each method's own is in its recipe: methods.paper_table1).
 PAPER_ORIGINAL_PERPLEXITY = 117.93
 
