@@ -15,6 +15,7 @@ setup(
         "nltk",
         "matplotlib",
         "tqdm",
+        "scipy",   # exact tests and t/noncentral-t distributions of `iadv summarize` (reports/significance.py)
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13,<14"],

@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from interpretable_adv import methods
+from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
 from interpretable_adv.locking import OutputLock
@@ -31,7 +32,9 @@ from interpretable_adv.reports.table3 import (
     table3,
     table3_rows,
 )
-from interpretable_adv.runs import check_output_dir, data_dir_of_runs, seed_dirs
+from interpretable_adv.reports.predictions import predictions_path, read_predictions, test_predictions
+from interpretable_adv.reports.significance import ALPHA, SIGNIFICANCE_NOTE, significance, significance_markdown
+from interpretable_adv.runs import check_output_dir, data_dir_of_runs, get_device, seed_dirs
 
 
 def mean_sd(values):
@@ -179,7 +182,30 @@ def plot_table3(rows, path, comparable):
     save_figure(fig, path, dpi=120)
 
 
-def summarize(runs_dir, out=None, data_dir=None):
+def table3_significance(rows, seeds, data, device, progress=True):
+    """The significance family of Table 3 (:mod:`~interpretable_adv.reports.significance`): seed-paired test
+    accuracies and, per seed, each review's outcome from the runs' test predictions (recomputed once where a run
+    predates them; with ``data`` None, only the predictions the runs hold)."""
+    accuracies, outcomes = {}, {}
+    present = [row for row in rows if row["seeds"]]
+    for row in present:
+        accuracies[row["run"]] = {int(s): c["test_accuracy"] for s, c in row["seeds"].items()}
+        outcomes[row["run"]] = {}
+        for s in row["seeds"]:
+            run_dir = os.path.join(seeds[int(s)], row["run"])
+            if data is None:   # the dataset is not here: the predictions the runs hold, none recomputed
+                saved = read_predictions(run_dir)
+                if saved is not None:
+                    outcomes[row["run"]][int(s)] = saved[0] == saved[1]
+                continue
+            if progress and not os.path.isfile(predictions_path(run_dir)):
+                print("test predictions of %s: computing them once from best_model.npz" % run_dir, file=sys.stderr)
+            predicted, labels = test_predictions(run_dir, data, device)
+            outcomes[row["run"]][int(s)] = predicted == labels
+    return significance(accuracies, outcomes)
+
+
+def summarize(runs_dir, out=None, data_dir=None, device_spec=-1, progress=True):
     """Write the seed-aggregated tables for ``runs_dir``; returns the summary dictionary."""
     seeds = seed_dirs(runs_dir)
     if not seeds:
@@ -191,16 +217,22 @@ def summarize(runs_dir, out=None, data_dir=None):
     check_output_dir(out)
     vocab_hash, reference = reference_vocabulary(data_dir, *seeds.values())
     rows = summarize_table3(seeds, vocab_hash, reference)
+    data = PreparedData(data_dir) if data_dir is not None and reference == data_dir else None
+    comparisons = table3_significance(rows, seeds, data, get_device(device_spec), progress)
+    titles = {row["run"]: row["model"] for row in rows}
     table1 = summarize_table1(seeds)
     sample = None
     if table1 is not None:
         first = os.path.join(seeds[table1["seeds"][0]], "eval", "results.json")
         sample = read_json(first, "evaluation results").get("sample")
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
-               "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
+               "table3_significance": comparisons, "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
     with OutputLock(out):
         remove_stale_temporaries(out)
         atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
+        atomic_write_text(os.path.join(out, "significance.md"), "# Table 3: which differences are real\n\n%s\n\n%s"
+                          % (SIGNIFICANCE_NOTE % ("test accuracy", ALPHA, ALPHA),
+                             significance_markdown(comparisons, titles)))
         if table1 is not None:
             atomic_write_text(os.path.join(out, "table1.md"), table1_markdown(
                 table1, comparable, TITLE + " over seeds %s" % table1["seeds"],

@@ -26,6 +26,7 @@ from interpretable_adv.files import load_npz
 from interpretable_adv.iterators import BucketIterator, PooledReviews, ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
+from interpretable_adv.reports.predictions import save_predictions
 from interpretable_adv.runs import train_run
 from interpretable_adv.training.extensions import (
     AccuracyEvaluator,
@@ -150,7 +151,8 @@ def _final_results(config, data, device, trainer, parts, dist, wall):
     best = max(log, key=lambda e: e["validation/main/accuracy"]) if log else None
     load_npz(os.path.join(out, "best_model.npz"), model, "best model")
     test = classifier_metrics(model_loss, ReviewDataset(data.split("test"), config.get("max_length")),
-                    config["eval_batchsize"], device)
+                              config["eval_batchsize"], device)
+    save_predictions(out, test["predictions"], data.split("test").labels)   # for the paired tests (McNemar)
     speeds = [e["main/tokens_per_sec"] for e in trainer.get_extension("LogReport").log if "main/tokens_per_sec" in e]
     adversarial = {}
     if methods.get(config["method"]).adversarial:

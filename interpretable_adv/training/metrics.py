@@ -22,11 +22,13 @@ def classifier_metrics(model_loss, dataset, batch_size, device):
     summed cross-entropy / examples, so a short last batch weighs what it
     holds. ``majority_share`` is the share of the most frequent predicted
     class (1.0 for a model that predicts one class for every review).
+    ``predictions`` holds each example's predicted class, in ``dataset``'s order
+    (the per-review outcome a paired test such as McNemar's needs).
     """
     predictor = model_loss.predictor
     iterator = BucketIterator(dataset, batch_size, repeat=False, shuffle=False)
     correct, total_loss, n = 0, 0.0, 0
-    counts = None
+    counts, predictions = None, []
     with chainer.using_config("train", False), chainer.no_backprop_mode():
         for batch in iterator:
             xs, t = review_converter(batch, device)
@@ -35,13 +37,15 @@ def classifier_metrics(model_loss, dataset, batch_size, device):
             predicted = chainer.backends.cuda.to_cpu(logits.array.argmax(axis=1))
             labels = chainer.backends.cuda.to_cpu(t)
             correct += int((predicted == labels).sum())
+            predictions.append(predicted)
             batch_counts = np.bincount(predicted, minlength=logits.shape[1])
             counts = batch_counts if counts is None else counts + batch_counts
             n += len(labels)
     if n == 0:
         raise ValueError("cannot evaluate on an empty dataset")
     return {"accuracy": correct / n, "correct": correct, "loss": total_loss / n, "examples": n,
-            "majority_share": float(counts.max()) / n, "predicted_counts": counts.tolist()}
+            "majority_share": float(counts.max()) / n, "predicted_counts": counts.tolist(),
+            "predictions": np.concatenate(predictions).astype(np.int8)}
 
 
 def stream_perplexity(model, tokens, batch_size, bptt_len, device, labels=None):
