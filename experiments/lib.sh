@@ -161,11 +161,25 @@ train_kinds() {
   train_rows "${names[@]}"
 }
 
-# evaluate_seeds: Table 1 for every seed's adversarial classifiers (same sample, shared LM), then the
-# seed-aggregated Tables 3 and 1 in $RUNS/eval.
+# evaluate_seeds: Table 1 for every seed's adversarial classifiers (same sample, shared LM) and Table 4 (every
+# classifier under one common attack, the same sample), then the seed-aggregated Tables 3, 1 and 4 with their
+# significance in $RUNS/eval.
 evaluate_seeds() {
   for seed in $SEEDS; do echo "$seed"; done | run_pool "$ROOT/experiments/evaluate_one.sh"
-  "$IADV" summarize --runs "$RUNS" --data "$DATA" > "$LOGS/summarize.log"
+  attack_seeds
+}
+
+# attack_seeds: Table 4 of every seed (`iadv attack`, ATTACK_FLAGS="..." extra flags), then `iadv summarize`.
+attack_seeds() {
+  for seed in $SEEDS; do echo "$seed"; done | run_pool "$ROOT/experiments/attack_one.sh"
+  "$IADV" summarize --runs "$RUNS" --data "$DATA" --no-progress "${DEVICE_FLAG[@]}" > "$LOGS/summarize.log"
+}
+
+read -r -a ATTACK_FLAGS_ARRAY <<< "${ATTACK_FLAGS:-}"
+attack_seed() {  # attack_seed SEED: Table 4 of one seed in $RUNS/seed$SEED/attack
+  stage "seed$1-table4" "$RUNS/seed$1/attack/results.json" "$IADV" attack --runs "$RUNS/seed$1" \
+    --lm "$RUNS/lm/lm.npz" --data "$DATA" --sample "${SAMPLE:-200}" --no-progress "${DEVICE_FLAG[@]}" \
+    "${ATTACK_FLAGS_ARRAY[@]}"
 }
 
 evaluate_seed() {  # evaluate_seed SEED: Table 1 (and the seed's Table 3) in $RUNS/seed$SEED/eval

@@ -29,6 +29,7 @@ COMMANDS = (
     ("train", "train"),
     ("evaluate", "evaluate"),
     ("summarize", "summarize"),
+    ("attack", "attack"),
     ("interpret", "interpret"),
     ("bench", "bench"),
     ("compare-upstream", "compare_upstream"),

@@ -34,9 +34,11 @@ from interpretable_adv.checkpoints import run_config
 from interpretable_adv.distributed import Distribution
 from interpretable_adv.errors import UnsafeFile, UsageError
 from interpretable_adv.files import (
+    atomic_path,
     atomic_write_json,
     check_npz,
     load_npz,
+    open_npz,
     read_json,
     remove_stale_temporaries,
     warn,
@@ -531,3 +533,40 @@ def describe_runs():
         return "there is no run set under %s/ yet (`make demo` makes runs/tiny/seed0..2)" % root
     shown = ", ".join(sets[:limit]) + (", ..." if len(sets) > limit else "")
     return "run sets under %s/: %s (pass one with --runs)" % (root, shown)
+
+
+# ----------------------------------------------------------------------------- each test review's prediction
+
+PREDICTIONS = "test_predictions.npz"
+
+
+def predictions_path(run_dir):
+    return os.path.join(run_dir, PREDICTIONS)
+
+
+def save_predictions(run_dir, predicted, labels):
+    """Write ``test_predictions.npz`` (``predicted``, ``labels``: one int8 per test review) atomically."""
+    predicted, labels = np.asarray(predicted, np.int8), np.asarray(labels, np.int8)
+    if predicted.shape != labels.shape:
+        raise ValueError("predicted %s and labels %s differ in shape" % (predicted.shape, labels.shape))
+    with atomic_path(predictions_path(run_dir)) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, predicted=predicted, labels=labels)
+
+
+def read_predictions(run_dir, labels=None):
+    """``(predicted, labels)`` of a run's ``test_predictions.npz``, or None when the run has none.
+
+    With ``labels`` (the test split's), a file for other reviews is refused (UsageError).
+    """
+    path = predictions_path(run_dir)
+    if not os.path.isfile(path):
+        return None
+    with open_npz(path, "test predictions") as z:
+        if "predicted" not in z.files or "labels" not in z.files:
+            raise UsageError("%s: lacks predicted/labels; remove it (it is recomputed from best_model.npz)" % path)
+        predicted, saved_labels = z["predicted"], z["labels"]
+    if labels is not None and (saved_labels.shape != np.shape(labels) or not np.array_equal(saved_labels, labels)):
+        raise UsageError("%s: predictions of %d reviews whose labels are not the test split's (%d reviews); "
+                         "remove it (it is recomputed from best_model.npz)" % (path, len(saved_labels), len(labels)))
+    return predicted, saved_labels

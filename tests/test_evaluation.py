@@ -123,6 +123,19 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     assert set(summary["table1"]) >= {"original", "advt", "iadvt", "spgd"}
     assert "117.93" not in open(runs / "eval" / "table1.md").read()      # no paper IMDB figures beside synthetic ones
     assert "89.83" not in open(runs / "eval" / "table3.md").read()
+    # Significance: every run saved its test predictions; McNemar per seed for every comparison of the family.
+    assert all((runs / ("seed%d" % s) / name / "test_predictions.npz").is_file()
+               for s in (0, 1) for name in [row["run"] for row in summary["table3"]])
+    family = summary["table3_significance"]
+    assert ("pretrained", "baseline") in [(c["a"], c["b"]) for c in family]
+    assert all(set(c["mcnemar"]) == {"0", "1"} and c["low"] is not None for c in family)
+    assert "vs Pretrained" in open(runs / "eval" / "significance.md").read()
+    # Table 4: every model of every seed under the one attack, on the same reviews.
+    attacked = json.load(open(runs / "seed0" / "attack" / "results.json"))
+    assert set(attacked["table4"]) == {row["run"] for row in summary["table3"]} and attacked["sample"] == 20
+    assert summary["table4"]["seeds"] == [0, 1] and len(summary["table4"]["significance"]) == len(family)
+    assert "Accuracy under attack" in open(runs / "eval" / "table4.md").read()
+    assert "]] -> [[" in open(runs / "seed0" / "attack" / "examples.jsonl").read()
     runs = runs / "seed0"
     results = json.load(open(runs / "eval" / "results.json"))
     assert set(results["table1"]) == {"original"} | set(PERTURBED)

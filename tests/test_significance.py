@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 
-from interpretable_adv.reports.predictions import save_predictions
 from interpretable_adv.reports.seed_summary import summarize
 from interpretable_adv.reports.significance import (
     comparison_pairs,
@@ -18,6 +17,7 @@ from interpretable_adv.reports.significance import (
     significance,
     t_test_power,
 )
+from interpretable_adv.runs import save_predictions
 
 
 def test_mcnemar_exact_p_by_hand():

@@ -1,7 +1,9 @@
 """``iadv summarize``: Tables 3 and 1 over seeds (RUNS/seedN/...) as mean +- sd, every seed shown, and which differences are significant.
 
-Writes RUNS/eval/{table3.md, significance.md, table1.md, summary.json,
-table3.png}; degenerate models are flagged. The significance table pairs rows
+Writes RUNS/eval/{table3.md, significance.md, table1.md, table4.md,
+summary.json, table3.png} (Table 1 where seeds have ``iadv evaluate``'s
+results, Table 4 where they have ``iadv attack``'s); degenerate models are
+flagged. The significance table pairs rows
 by seed (t interval, Holm) and, per seed, by test review (exact McNemar), from
 each run's ``test_predictions.npz`` (computed once from ``best_model.npz`` for
 runs older than that file).
@@ -26,7 +28,8 @@ def add_arguments(parser):
 def run(args):
     out = args.out or os.path.join(args.runs, "eval")
     summary = summarize(args.runs, out, args.data, args.device, args.progress)
-    names = ("table3.md", "significance.md") + (("table1.md",) if summary["table1"] is not None else ())
+    names = ("table3.md", "significance.md") + (("table1.md",) if summary["table1"] is not None else ()) \
+        + (("table4.md",) if summary["table4"] is not None else ())
     for name in names:
         with open(os.path.join(out, name)) as f:
             print(f.read())

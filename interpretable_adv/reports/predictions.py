@@ -14,41 +14,8 @@ import os
 import numpy as np
 
 from interpretable_adv.errors import UsageError
-from interpretable_adv.files import atomic_path, open_npz, read_json
-
-PREDICTIONS = "test_predictions.npz"
-
-
-def predictions_path(run_dir):
-    return os.path.join(run_dir, PREDICTIONS)
-
-
-def save_predictions(run_dir, predicted, labels):
-    """Write ``test_predictions.npz`` (``predicted``, ``labels``: one int8 per test review) atomically."""
-    predicted, labels = np.asarray(predicted, np.int8), np.asarray(labels, np.int8)
-    if predicted.shape != labels.shape:
-        raise ValueError("predicted %s and labels %s differ in shape" % (predicted.shape, labels.shape))
-    with atomic_path(predictions_path(run_dir)) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, predicted=predicted, labels=labels)
-
-
-def read_predictions(run_dir, labels=None):
-    """``(predicted, labels)`` of a run's ``test_predictions.npz``, or None when the run has none.
-
-    With ``labels`` (the test split's), a file for other reviews is refused (UsageError).
-    """
-    path = predictions_path(run_dir)
-    if not os.path.isfile(path):
-        return None
-    with open_npz(path, "test predictions") as z:
-        if "predicted" not in z.files or "labels" not in z.files:
-            raise UsageError("%s: lacks predicted/labels; remove it (it is recomputed from best_model.npz)" % path)
-        predicted, saved_labels = z["predicted"], z["labels"]
-    if labels is not None and (saved_labels.shape != np.shape(labels) or not np.array_equal(saved_labels, labels)):
-        raise UsageError("%s: predictions of %d reviews whose labels are not the test split's (%d reviews); "
-                         "remove it (it is recomputed from best_model.npz)" % (path, len(saved_labels), len(labels)))
-    return predicted, saved_labels
+from interpretable_adv.files import read_json
+from interpretable_adv.runs import read_predictions, save_predictions
 
 
 def test_predictions(run_dir, data, device):

@@ -15,7 +15,6 @@ and writes ``RUNS/eval/table3.md``, ``table1.md``, ``summary.json`` and
 import os
 import sys
 
-import numpy as np
 
 from interpretable_adv import methods
 from interpretable_adv.data import PreparedData
@@ -32,17 +31,23 @@ from interpretable_adv.reports.table3 import (
     table3,
     table3_rows,
 )
-from interpretable_adv.reports.predictions import predictions_path, read_predictions, test_predictions
-from interpretable_adv.reports.significance import ALPHA, SIGNIFICANCE_NOTE, significance, significance_markdown
-from interpretable_adv.runs import check_output_dir, data_dir_of_runs, get_device, seed_dirs
-
-
-def mean_sd(values):
-    """(mean, sample sd) of the non-None values; (None, None) when there are none."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+from interpretable_adv.reports.predictions import test_predictions
+from interpretable_adv.reports.significance import (
+    ALPHA,
+    SIGNIFICANCE_NOTE,
+    mean_sd,
+    significance,
+    significance_markdown,
+)
+from interpretable_adv.reports.table4 import summarize_table4, table4_seeds_markdown
+from interpretable_adv.runs import (
+    check_output_dir,
+    data_dir_of_runs,
+    get_device,
+    predictions_path,
+    read_predictions,
+    seed_dirs,
+)
 
 
 def summarize_table3(seeds, vocab_hash=None, data_dir=None):
@@ -221,12 +226,13 @@ def summarize(runs_dir, out=None, data_dir=None, device_spec=-1, progress=True):
     comparisons = table3_significance(rows, seeds, data, get_device(device_spec), progress)
     titles = {row["run"]: row["model"] for row in rows}
     table1 = summarize_table1(seeds)
+    table4 = summarize_table4(seeds)
     sample = None
     if table1 is not None:
         first = os.path.join(seeds[table1["seeds"][0]], "eval", "results.json")
         sample = read_json(first, "evaluation results").get("sample")
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
-               "table3_significance": comparisons, "table1": table1, "degenerate_share_threshold": DEGENERATE_SHARE}
+               "table3_significance": comparisons, "table1": table1, "table4": table4, "degenerate_share_threshold": DEGENERATE_SHARE}
     with OutputLock(out):
         remove_stale_temporaries(out)
         atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
@@ -238,6 +244,8 @@ def summarize(runs_dir, out=None, data_dir=None, device_spec=-1, progress=True):
                 table1, comparable, TITLE + " over seeds %s" % table1["seeds"],
                 "Each seed's adversarially trained classifiers perturb the same %s test reviews; the LM is shared. "
                 "mean +- sd over seeds. Headline variant: `%s` (every variant below)." % (sample, HEADLINE)))
+        if table4 is not None:
+            atomic_write_text(os.path.join(out, "table4.md"), table4_seeds_markdown(table4))
         plot_table3(rows, os.path.join(out, "table3.png"), comparable)
         atomic_write_json(os.path.join(out, "summary.json"), summary)
         for row in rows:

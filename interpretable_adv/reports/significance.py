@@ -34,6 +34,14 @@ LEVEL = 0.95
 POWER = 0.8
 
 
+def mean_sd(values):
+    """(mean, sample sd) of the non-None values; (None, None) when there are none (sd 0 for one value)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def mcnemar(correct_a, correct_b):
     """Exact McNemar test of two classifiers on the same reviews (boolean arrays): ``(b, c, p)``.
 
@@ -170,12 +178,14 @@ def comparison_pairs(row_names):
     from interpretable_adv import methods
 
     present = [methods.row(name) for name in row_names]
+    plain = [r for r in present if not methods.get(r.method).adversarial and not r.lm_term]
+    reference = next((r.name for r in plain if r.pretrained), None)      # Pretrained
+    scratch = next((r.name for r in plain if not r.pretrained), None)    # Baseline
     pairs = []
-    names = {r.name for r in present}
-    if {"pretrained", "baseline"} <= names:
-        pairs.append(("pretrained", "baseline"))
-    if "pretrained" in names:
-        pairs += [(r.name, "pretrained") for r in present if r.pretrained and r.name != "pretrained"]
+    if reference and scratch:
+        pairs.append((reference, scratch))
+    if reference:
+        pairs += [(r.name, reference) for r in present if r.pretrained and r.name != reference]
     for virtual in (False, True):
         family = [r.name for r in present if methods.get(r.method).adversarial and methods.get(r.method).virtual == virtual]
         pairs += [(a, b) for i, b in enumerate(family) for a in family[i + 1:]]

@@ -26,8 +26,7 @@ from interpretable_adv.files import load_npz
 from interpretable_adv.iterators import BucketIterator, PooledReviews, ReviewDataset
 from interpretable_adv.neighbors import NeighborTable
 from interpretable_adv.nets import Classifier, ClassifierLoss
-from interpretable_adv.reports.predictions import save_predictions
-from interpretable_adv.runs import train_run
+from interpretable_adv.runs import save_predictions, train_run
 from interpretable_adv.training.extensions import (
     AccuracyEvaluator,
     AlphaSchedule,
