@@ -119,3 +119,30 @@ def test_summarize_writes_the_significance_table_with_mcnemar_per_seed(tmp_path)
     assert comparison["mcnemar"]["0"]["p"] == pytest.approx(2 * (1 + 5) / 32)   # 2 P(Bin(5, 1/2) <= 1)
     table = open(tmp_path / "eval" / "significance.md").read()
     assert "Pretrained w/AdvT-Text vs Pretrained" in table and "+15.00" in table and "4 / 1" in table
+
+
+def test_predictions_of_an_older_run_are_recomputed_once_and_must_reproduce_its_accuracy(synthetic_prepared, tmp_path):
+    from interpretable_adv.data import PreparedData
+    from interpretable_adv.errors import UsageError
+    from interpretable_adv.reports.predictions import test_predictions
+    from interpretable_adv.runs import get_device, predictions_path, read_predictions
+    from interpretable_adv.training.classifier import train_classifier
+    from tests.helpers import tiny_test_config
+
+    run = str(tmp_path / "baseline")
+    results = train_classifier(tiny_test_config("train", data=synthetic_prepared, out=run, method="baseline"))
+    data = PreparedData(synthetic_prepared)
+    saved, labels = read_predictions(run, data.split("test").labels)   # written by iadv train
+    assert np.mean(saved == labels) == pytest.approx(results["test_accuracy"])
+    os.remove(predictions_path(run))                                    # a run from before the file existed
+    predicted, _ = test_predictions(run, data, get_device(-1))
+    assert np.array_equal(predicted, saved) and os.path.isfile(predictions_path(run))
+    os.remove(predictions_path(run))
+    with open(os.path.join(run, "results.json")) as f:
+        recorded = json.load(f)
+    recorded["test_accuracy"] += 1.0 / len(labels)                      # one review more than the model gets right
+    with open(os.path.join(run, "results.json"), "w") as f:
+        json.dump(recorded, f)
+    with pytest.raises(UsageError, match="must agree"):
+        test_predictions(run, data, get_device(-1))
+    assert not os.path.isfile(predictions_path(run))                    # nothing stored from a disagreeing model
