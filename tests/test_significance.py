@@ -45,8 +45,8 @@ def test_seed_interval_matches_the_closed_form_t_distribution_with_two_degrees_o
     assert result["p"] == pytest.approx(2 * (0.5 - statistic / (2 * math.sqrt(2 + statistic ** 2))), rel=1e-9)
     one = seed_interval([0.7])
     assert one["mean"] == pytest.approx(0.7) and one["low"] is None and one["p"] is None
-    flat = seed_interval([0.5, 0.5])
-    assert flat["low"] == flat["high"] == 0.5 and flat["p"] == 0.0
+    flat = seed_interval([0.5, 0.5])                                 # no spread: undefined, not certain
+    assert flat["sd"] == 0.0 and flat["low"] is None and flat["p"] is None
 
 
 def test_holm_step_down_by_hand():
@@ -63,7 +63,7 @@ def test_seeds_for_power_matches_published_sample_sizes_and_a_simulation():
     assert seeds_for_power(1.0, 1.0) == 10
     assert seeds_for_power(-0.8, 1.0) == 15
     assert seeds_for_power(0.25, 0.5) == 34
-    assert seeds_for_power(0.0, 1.0) is None and seeds_for_power(1.0, None) is None
+    assert seeds_for_power(0.0, 1.0) is None and seeds_for_power(1.0, None) is None and seeds_for_power(1.0, 0.0) is None
     rng = np.random.RandomState(0)                                    # independent: simulated t-tests at n = 10
     from scipy.stats import t as student_t
     n, reps = 10, 20000

@@ -63,8 +63,10 @@ def seed_interval(differences, level=LEVEL):
     """Mean, sample sd, Student-t interval and two-sided t-test p of paired per-seed differences.
 
     Returns a dict with ``n``, ``mean``, ``sd``, ``low``, ``high``, ``p``;
-    with one seed the interval and p are None (no spread to estimate); with
-    zero spread the interval is the point and p is 0 (or 1 when the mean is 0).
+    with one seed, or with no spread over the seeds (equal differences, which
+    a few seeds of accuracies on a small sample can give), the interval and p
+    are None: the t statistic is undefined, and a zero sd is no evidence of
+    certainty.
     """
     from scipy.stats import t as student_t
 
@@ -75,7 +77,7 @@ def seed_interval(differences, level=LEVEL):
         return {"n": n, "mean": mean, "sd": None, "low": None, "high": None, "p": None}
     sd = float(d.std(ddof=1))
     if sd == 0:
-        return {"n": n, "mean": mean, "sd": 0.0, "low": mean, "high": mean, "p": 1.0 if mean == 0 else 0.0}
+        return {"n": n, "mean": mean, "sd": 0.0, "low": None, "high": None, "p": None}
     half = float(student_t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     statistic = mean / (sd / math.sqrt(n))
     p = float(2 * student_t.sf(abs(statistic), n - 1))
@@ -114,12 +116,10 @@ def t_test_power(effect, n, alpha=ALPHA):
 def seeds_for_power(mean, sd, power=POWER, alpha=ALPHA, limit=10000):
     """The fewest seeds (>= 2) at which a paired difference of ``mean`` with seed sd ``sd`` is found at ``power``.
 
-    None when ``sd`` is unknown or the difference is zero (or more than ``limit`` seeds would be needed).
+    None when ``sd`` is unknown or zero, the difference is zero, or more than ``limit`` seeds would be needed.
     """
-    if sd is None or mean == 0:
+    if not sd or mean == 0:
         return None
-    if sd == 0:
-        return 2
     effect = abs(mean) / sd
     n = 2
     while t_test_power(effect, n, alpha) < power:
@@ -225,7 +225,8 @@ SIGNIFICANCE_NOTE = (
     "the two-sided t-test of a zero mean decide (Holm's correction over the whole family, at %.2f). McNemar's exact "
     "test compares the two models of one seed on the same test reviews (Holm over the family within that seed; * = "
     "rejected): it says whether those two trained models differ, not whether the method does. 'seeds for 80%% power': "
-    "how many seeds the t-test would need to find a difference of the measured mean and sd (unadjusted %.2f)."
+    "how many seeds the t-test would need to find a difference of the measured mean and sd (unadjusted %.2f). "
+    "'-' where the t-test is undefined: one seed, or the same difference at every seed (no spread to estimate)."
 )
 
 
