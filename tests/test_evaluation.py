@@ -134,7 +134,7 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     attacked = json.load(open(runs / "seed0" / "attack" / "results.json"))
     assert set(attacked["table4"]) == {row["run"] for row in summary["table3"]} and attacked["sample"] == 20
     assert summary["table4"]["seeds"] == [0, 1] and len(summary["table4"]["significance"]) == len(family)
-    assert "Accuracy under attack" in open(runs / "eval" / "table4.md").read()
+    assert "Accuracy under attack" in open(runs / "eval" / "table4.md").read() and (runs / "eval" / "table4.png").is_file()
     assert "]] -> [[" in open(runs / "seed0" / "attack" / "examples.jsonl").read()
     runs = runs / "seed0"
     results = json.load(open(runs / "eval" / "results.json"))

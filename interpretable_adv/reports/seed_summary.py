@@ -39,7 +39,7 @@ from interpretable_adv.reports.significance import (
     significance,
     significance_markdown,
 )
-from interpretable_adv.reports.table4 import summarize_table4, table4_seeds_markdown
+from interpretable_adv.reports.table4 import plot_table4, summarize_table4, table4_seeds_markdown
 from interpretable_adv.runs import (
     check_output_dir,
     data_dir_of_runs,
@@ -246,6 +246,7 @@ def summarize(runs_dir, out=None, data_dir=None, device_spec=-1, progress=True):
                 "mean +- sd over seeds. Headline variant: `%s` (every variant below)." % (sample, HEADLINE)))
         if table4 is not None:
             atomic_write_text(os.path.join(out, "table4.md"), table4_seeds_markdown(table4))
+            plot_table4(table4, os.path.join(out, "table4.png"))
         plot_table3(rows, os.path.join(out, "table3.png"), comparable)
         atomic_write_json(os.path.join(out, "summary.json"), summary)
         for row in rows:

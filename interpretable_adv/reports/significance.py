@@ -217,6 +217,8 @@ def significance_markdown(comparisons, titles, what="test accuracy"):
 def _p(p):
     if p is None:
         return "-"
+    if p == 0:
+        return "<1e-300"   # below the smallest double: the binomial tail underflows
     return "%.3f" % p if p >= 0.001 else "%.0e" % p
 
 

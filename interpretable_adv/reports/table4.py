@@ -219,3 +219,29 @@ def table4_seeds_markdown(summary):
     lines += ["", "## Which differences are real (%s)" % what, "", SIGNIFICANCE_NOTE % (what, ALPHA, ALPHA), "",
               significance_markdown(summary["significance"], titles, what).rstrip("\n")]
     return "\n".join(lines) + "\n"
+
+
+def plot_table4(summary, path):
+    """Accuracy under attack against the budget, one line per model (mean over seeds, sd as error bars)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from interpretable_adv.reports.plots import save_figure
+
+    shares = [0.0] + list(summary["budget_shares"])
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for row in summary["rows"]:
+        columns = row["columns"]
+        means = [columns["Original accuracy"]["mean"]] + [columns["budget %g" % s]["mean"] for s in shares[1:]]
+        sds = [columns["Original accuracy"]["sd"]] + [columns["budget %g" % s]["sd"] for s in shares[1:]]
+        ax.errorbar([100 * s for s in shares], means, yerr=sds, marker="o", capsize=3, label=row["model"])
+    ax.set_xlabel("budget: at most this share of a review's words changed (%)")
+    ax.set_ylabel("accuracy under attack (%)")
+    ax.set_xticks([100 * s for s in shares])
+    ax.grid(color="0.9")
+    ax.legend(fontsize=7)
+    ax.set_title("Table 4 over seeds %s: one common word-substitution attack, %d test reviews\n(budget 0 = clean "
+                 "accuracy; mean +- sd over seeds)" % (summary["seeds"], summary["sample"]), fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
