@@ -1,12 +1,12 @@
-"""``iadv summarize``: Tables 3 and 1 over seeds (RUNS/seedN/...) as mean +- sd, every seed shown, and which differences are significant.
+"""``iadv summarize``: Tables 3, 1 and 4 over seeds (RUNS/seedN/...) as mean +- sd, every seed shown, and which differences are significant.
 
 Writes RUNS/eval/{table3.md, significance.md, table1.md, table4.md,
-summary.json, table3.png} (Table 1 where seeds have ``iadv evaluate``'s
-results, Table 4 where they have ``iadv attack``'s); degenerate models are
-flagged. The significance table pairs rows
-by seed (t interval, Holm) and, per seed, by test review (exact McNemar), from
-each run's ``test_predictions.npz`` (computed once from ``best_model.npz`` for
-runs older than that file).
+summary.json, table3.png, table4.png} (Table 1 where seeds have ``iadv
+evaluate``'s results, Table 4 where they have ``iadv attack``'s); degenerate
+models are flagged. The significance tables pair rows by seed (t interval,
+Holm) and, per seed, by test review (exact McNemar), from each run's
+``test_predictions.npz`` (computed once from ``best_model.npz`` for runs
+older than that file).
 """
 
 import os
@@ -14,7 +14,7 @@ import os
 from interpretable_adv.keys import add_device_flag
 from interpretable_adv.reports.seed_summary import summarize
 
-HELP = "Tables 3 and 1 over seeds (RUNS/seedN/...): mean +- sd, paired significance"
+HELP = "Tables 3, 1 and 4 over seeds (RUNS/seedN/...): mean +- sd, paired significance"
 
 
 def add_arguments(parser):

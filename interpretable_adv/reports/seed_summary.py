@@ -1,20 +1,22 @@
-"""``iadv summarize``: Tables 3 and 1 over seeds (mean +- sd, every seed's value, degenerate models flagged).
+"""``iadv summarize``: Tables 3, 1 and 4 over seeds (mean +- sd, every seed's value, degenerate models flagged),
+with the paired significance of Tables 3 and 4.
 
 Reads a reproduction directory laid out by ``experiments/reproduce_small.sh``::
 
     RUNS/lm/                       the language model (trained once)
-    RUNS/seed0/{baseline,pretrained,advt,iadvt,spgd}/results.json   (and advt_lm, spgd_lm: eq. 9)
+    RUNS/seed0/{baseline,pretrained,advt,iadvt,spgd,...}/results.json, test_predictions.npz
     RUNS/seed0/eval/results.json   Table 1 of that seed's classifiers (``iadv evaluate``)
+    RUNS/seed0/attack/results.json Table 4 of that seed's classifiers (``iadv attack``)
     RUNS/seed1/...
 
-and writes ``RUNS/eval/table3.md``, ``table1.md``, ``summary.json`` and
-``table3.png``. ``sd`` is the sample standard deviation over seeds (ddof 1;
-0 for a single seed). The paper kept the best of 5 runs; we report all.
+and writes ``RUNS/eval/table3.md``, ``significance.md``, ``table1.md``,
+``table4.md``, ``summary.json``, ``table3.png`` and ``table4.png``. ``sd`` is
+the sample standard deviation over seeds (ddof 1; 0 for a single seed). The
+paper kept the best of 5 runs; we report all.
 """
 
 import os
 import sys
-
 
 from interpretable_adv import methods
 from interpretable_adv.data import PreparedData
@@ -232,7 +234,8 @@ def summarize(runs_dir, out=None, data_dir=None, device_spec=-1, progress=True):
         first = os.path.join(seeds[table1["seeds"][0]], "eval", "results.json")
         sample = read_json(first, "evaluation results").get("sample")
     summary = {"runs": runs_dir, "seeds": list(seeds), "comparable_to_paper": comparable, "table3": rows,
-               "table3_significance": comparisons, "table1": table1, "table4": table4, "degenerate_share_threshold": DEGENERATE_SHARE}
+               "table3_significance": comparisons, "table1": table1, "table4": table4,
+               "degenerate_share_threshold": DEGENERATE_SHARE}
     with OutputLock(out):
         remove_stale_temporaries(out)
         atomic_write_text(os.path.join(out, "table3.md"), table3_markdown(rows, comparable))
