@@ -31,8 +31,8 @@ demo: venv
 table2: venv
 	$(BIN)/iadv prepare "$(IMDB)" --out $(DATA)
 
-# The small reproduction of Tables 1 and 3 on real IMDB on this CPU, seeds 0-2, resumable: about 3 hours on 2 cores
-# (the paper rows and the control 85-100 minutes with the LM, the VAT family 91 more); KINDS=paper for the five alone.
+# The small reproduction of Tables 1, 3 and 4 on real IMDB on this CPU, seeds 0-2, resumable: about 3 h 20 min on 2 cores
+# (the paper rows and the control 85-100 minutes with the LM, the VAT family 91 more, Table 4 about 20); KINDS=paper for the five alone.
 reproduce-small: venv
 	PRESET=small IMDB="$(IMDB)" bash experiments/reproduce_small.sh
 
