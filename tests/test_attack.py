@@ -200,7 +200,7 @@ def test_smaller_budgets_read_off_one_run_equal_separate_runs():
     assert summary["Accuracy under attack"] == pytest.approx(100 * summary["Number of failed attacks"] / 30)
 
 
-def test_attack_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+def test_attack_command_refuses_bad_input_in_one_line(tmp_path, capsys, synthetic_prepared):
     from interpretable_adv.cli import main
 
     assert main(["attack", "--runs", str(tmp_path)]) == 2
@@ -210,3 +210,5 @@ def test_attack_command_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--max-ppl-ratio" in capsys.readouterr().err
     assert main(["attack", "--runs", str(tmp_path), "--max-share", "0"]) == 2
     assert "budget must be above 0" in capsys.readouterr().err
+    assert main(["attack", "--runs", str(tmp_path), "--data", synthetic_prepared, "-k", "1000000"]) == 2
+    assert "K must be below the vocabulary size" in capsys.readouterr().err

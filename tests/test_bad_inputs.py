@@ -296,6 +296,16 @@ CASES = [
     ("evaluate --runs {runs} --data {data} -o {files}/a_file --no-progress", "not a directory"),
     ("evaluate --runs {empty} -o {out}", "no training run"),
     ("evaluate --runs {runs} --data {data} -o {runs}/spgd --table3-only", "training run"),
+    # iadv attack (Table 4)
+    ("attack --runs {runs} --data {data} -o {out} --sample 0", "--sample"),
+    ("attack --runs {runs} --data {data} -o {out} --max-share 2", "--max-share"),
+    ("attack --runs {runs} --data {data} -o {out} --top 0", "--top"),
+    ("attack --runs {runs} --data {data} -o {out} --max-ppl-ratio 0.9", "--max-ppl-ratio"),
+    ("attack --runs {runs} --data {data} -o {out} --lm {evil_lm} --no-progress --sample 5", "pickled"),
+    ("attack --runs {evil_runs} --data {data} --lm {lm} -o {out} --no-progress --sample 5", "pickled"),
+    ("attack --runs {runs} --data {other_data} -o {out} --no-progress --sample 5", "vocabulary"),
+    ("attack --runs {runs} --data {data} -o {runs}/spgd --no-progress --sample 5", "training run"),
+    ("attack --runs {empty} -o {out}", "no training run"),
     # iadv interpret
     (INTERPRET + " --index -1", "--index"),
     (INTERPRET + " --index 100000", "--index"),

@@ -50,7 +50,7 @@ def test_evaluation_is_deterministic_and_equals_the_dropout_off_definition():
     reviews = random_reviews(66, 50, seed=1)
     first = evaluate(ClassifierLoss(model), dataset_of(reviews), 64, chainer.get_device("@numpy"))
     second = evaluate(ClassifierLoss(model), dataset_of(reviews), 64, chainer.get_device("@numpy"))
-    assert first == second
+    assert np.array_equal(first.pop("predictions"), second.pop("predictions")) and first == second
     assert first["accuracy"] == hand_written_accuracy(model, reviews)
     assert first["examples"] == 66
     # Under dropout the same model's predictions vary: the fixed figure is not an accident.

@@ -12,6 +12,7 @@ gives the accuracy under attack at the shares of :data:`BUDGET_SHARES`.
 over seeds, with the paired significance of robust accuracy.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -24,10 +25,16 @@ from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_json, atomic_write_text, read_json, remove_stale_temporaries
 from interpretable_adv.iterators import ReviewDataset
 from interpretable_adv.locking import OutputLock
-from interpretable_adv.reports.word_substitution import attack_review, attack_summary, budget_of, shared_candidates
 from interpretable_adv.reports.significance import ALPHA, SIGNIFICANCE_NOTE, mean_sd, significance, significance_markdown
 from interpretable_adv.reports.table1 import sample_indices
 from interpretable_adv.reports.table3 import table3_rows
+from interpretable_adv.reports.word_substitution import (
+    PROTECTED_IDS,
+    attack_review,
+    attack_summary,
+    budget_of,
+    shared_candidates,
+)
 from interpretable_adv.runs import check_output_dir, get_device
 
 BUDGET_SHARES = (0.02, 0.05)   # smaller budgets read off the same greedy run (plus the run's own)
@@ -67,6 +74,9 @@ def attack_runs(runs_dir, lm_path, data_dir, out, settings, sample=200, seed=0, 
     check_output_dir(out)
     device = get_device(device_spec)
     data = PreparedData(data_dir)
+    if not settings.n_candidates < len(data.vocab) - len(PROTECTED_IDS):
+        raise UsageError("--candidates %d: K must be below the vocabulary size minus %d (%d)"
+                         % (settings.n_candidates, len(PROTECTED_IDS), len(data.vocab) - len(PROTECTED_IDS)))
     names = [name for name, _, _ in table3_rows(runs_dir)
              if os.path.isfile(os.path.join(runs_dir, name, "best_model.npz"))]
     if not names:
@@ -102,7 +112,7 @@ def attack_runs(runs_dir, lm_path, data_dir, out, settings, sample=200, seed=0, 
         for name, results in per_row.items():
             outcomes = {key: [r[key] for r in results] for key in ("status", "changed", "words")}
             table[name] = dict(attack_summary(results), robust_at=robust_at(outcomes, shares), outcomes=outcomes)
-        results = {"table4": table, "titles": {n: titles[n] for n in names}, "settings": settings_record(settings),
+        results = {"table4": table, "titles": {n: titles[n] for n in names}, "settings": dataclasses.asdict(settings),
                    "budget_shares": shares, "sample": len(reviews), "seed": seed, "test_indices": indices.tolist(),
                    "lm": lm_path, "runs": runs_dir}
         remove_stale_temporaries(out)
@@ -110,11 +120,6 @@ def attack_runs(runs_dir, lm_path, data_dir, out, settings, sample=200, seed=0, 
         atomic_write_text(os.path.join(out, "examples.jsonl"), "".join(examples))
         atomic_write_json(os.path.join(out, "results.json"), results)   # last: its presence means "done"
     return results
-
-
-def settings_record(settings):
-    import dataclasses
-    return dataclasses.asdict(settings)
 
 
 def caption(settings, sample, seed):
