@@ -186,21 +186,22 @@ def summarize_table4(seeds):
     rows, accuracies, outcomes = [], {}, {}
     for name in names:
         cells = {seed: r["table4"][name] for seed, r in found.items() if name in r["table4"]}
-        columns = {}
-        for column in TABLE4_COLUMNS:
-            values = {seed: cell.get(column) for seed, cell in cells.items()}
-            mean, sd = mean_sd(list(values.values()))
-            columns[column] = {"mean": mean, "sd": sd, "seeds": {str(s): v for s, v in values.items()}}
-        for share in shares:
-            values = {seed: cell["robust_at"]["%g" % share] for seed, cell in cells.items()}
-            mean, sd = mean_sd(list(values.values()))
-            columns["budget %g" % share] = {"mean": mean, "sd": sd, "seeds": {str(s): v for s, v in values.items()}}
+        columns = {column: _over_seeds({seed: cell.get(column) for seed, cell in cells.items()})
+                   for column in TABLE4_COLUMNS}
+        columns.update({"budget %g" % share: _over_seeds({seed: cell["robust_at"]["%g" % share]
+                                                         for seed, cell in cells.items()}) for share in shares})
         accuracies[name] = {seed: cell["robust_at"]["%g" % headline] for seed, cell in cells.items()}
         outcomes[name] = {seed: np.asarray(robust_outcomes(cell["outcomes"], headline)) for seed, cell in cells.items()}
         rows.append({"run": name, "model": first["titles"].get(name, name), "columns": columns})
     return {"seeds": sorted(found), "settings": first["settings"], "sample": first["sample"], "sample_seed": first["seed"],
             "budget_shares": shares, "headline_share": headline, "rows": rows,
             "significance": significance(accuracies, outcomes)}
+
+
+def _over_seeds(values):
+    """``{"mean", "sd", "seeds"}`` of seed -> value (None values left out of mean and sd)."""
+    mean, sd = mean_sd(list(values.values()))
+    return {"mean": mean, "sd": sd, "seeds": {str(seed): value for seed, value in values.items()}}
 
 
 def table4_seeds_markdown(summary):

@@ -143,7 +143,8 @@ def attack_review(model, ids, label, candidates, settings, lm=None):
     while result["changed"] < budget:
         gradient = chainer.backends.cuda.to_cpu(review_gradient(model, xp.asarray(current), label))
         result["queries"] += 1
-        ranked = _ranked_substitutions(gradient, current, original, changed, candidates, embeddings)
+        ranked = _ranked_substitutions(gradient, current, original, changed, candidates, embeddings,
+                                       settings.top * (FILTER_DEPTH if ppl_limit is not None else 1))
         chosen = _admissible(ranked, current, settings, lm, ppl_limit)
         if not chosen:
             break   # nothing admissible is left
@@ -166,21 +167,22 @@ def attack_review(model, ids, label, candidates, settings, lm=None):
     return result
 
 
-def _ranked_substitutions(gradient, current, original, changed, candidates, embeddings):
-    """Admissible ``(t, c)`` pairs at unchanged positions, best first-order score ``g_t . (e_c - e_{w_t})`` first."""
-    pairs, scores = [], []
+def _ranked_substitutions(gradient, current, original, changed, candidates, embeddings, limit):
+    """The ``limit`` best admissible ``(t, c)`` pairs at unchanged positions, by first-order score
+    ``g_t . (e_c - e_{w_t})``, best first (ties: earlier position, then the candidate list's order)."""
+    positions, words, scores = [], [], []
     for t in np.flatnonzero(~changed):
         options = candidates.get(int(original[t]))
         if options is None or len(options) == 0:
             continue
         options = options[options != current[t]]
-        gain = embeddings[options] @ gradient[t] - float(embeddings[current[t]] @ gradient[t])
-        pairs += [(int(t), int(c)) for c in options]
-        scores.append(gain)
-    if not pairs:
+        scores.append(embeddings[options] @ gradient[t] - float(embeddings[current[t]] @ gradient[t]))
+        positions.append(np.full(len(options), t))
+        words.append(options)
+    if not scores:
         return []
-    order = np.argsort(-np.concatenate(scores), kind="stable")
-    return [pairs[i] for i in order]
+    best = np.argsort(-np.concatenate(scores), kind="stable")[:limit]
+    return list(zip(np.concatenate(positions)[best].tolist(), np.concatenate(words)[best].tolist()))
 
 
 # How far down the ranking the LM filter looks for admissible substitutions in one step (in multiples of ``top``).
