@@ -15,6 +15,7 @@ setup(
         "nltk",
         "matplotlib",
         "tqdm",
+        "optuna>=3.6",   # `iadv tune`: samplers, pruning, SQLite/PostgreSQL storage of hyperparameter studies
         "scipy",   # exact tests and t/noncentral-t distributions of `iadv summarize` (reports/significance.py)
     ],
     extras_require={

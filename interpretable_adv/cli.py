@@ -27,6 +27,7 @@ COMMANDS = (
     ("prepare", "prepare"),
     ("pretrain", "pretrain"),
     ("train", "train"),
+    ("tune", "tune"),
     ("evaluate", "evaluate"),
     ("summarize", "summarize"),
     ("attack", "attack"),

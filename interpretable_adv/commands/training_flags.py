@@ -16,26 +16,35 @@ _TEST_OVERRIDES = {
 }
 
 
-def add_arguments(parser, section):
+def add_arguments(parser, section, exclude=()):
     """``--preset``, ``--resume``, ``--test``, ``--communicator``, ``--no-progress``, ``--show-config``, and one
-    flag per configuration key of ``section`` (its Key's help and choices, the ``paper`` and ``small`` values)."""
+    flag per configuration key of ``section`` (its Key's help and choices, the ``paper`` and ``small`` values);
+    ``exclude``: the destinations (``resume``, ``out``, ...) of flags to leave out (``iadv tune``'s own)."""
     parser.add_argument("--preset", default="small",
                         help="preset: %s, or a JSON file (default: small)" % ", ".join(PRESETS))
-    parser.add_argument("--resume", "-r", default=None,
-                        help="load this trainer snapshot (rerunning into the same --out resumes automatically)")
-    parser.add_argument("--test", action="store_true", help="quick check: a few iterations on a small subset")
-    parser.add_argument("--communicator", choices=RUN_KEYS["communicator"].choices, default=None,
-                        help="data-parallel training on ChainerMN, under `mpiexec -n N` (naive on CPUs, pure_nccl "
-                             "on GPUs; chosen automatically under mpiexec); --batchsize is then per process")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                        help="no progress bar")
-    parser.add_argument("--show-config", action="store_true",
-                        help="print the resolved configuration (preset, flags, defaults) as JSON and exit")
-    parser.add_argument("--check-done", action="store_true",
-                        help="exit 0 if --out holds a finished run of exactly these settings, else 1 with the reason "
-                             "(writes nothing; the scripts' resumable stages ask this before reusing a run)")
+    run_flags = (
+        (("--resume", "-r"), dict(dest="resume", default=None, help="load this trainer snapshot (rerunning into the "
+                                  "same --out resumes automatically)")),
+        (("--test",), dict(dest="test", action="store_true", help="quick check: a few iterations on a small subset")),
+        (("--communicator",), dict(dest="communicator", choices=RUN_KEYS["communicator"].choices, default=None,
+                                   help="data-parallel training on ChainerMN, under `mpiexec -n N` (naive on CPUs, "
+                                        "pure_nccl on GPUs; chosen automatically under mpiexec); --batchsize is then "
+                                        "per process")),
+        (("--no-progress",), dict(dest="progress", action="store_false", default=None, help="no progress bar")),
+        (("--show-config",), dict(dest="show_config", action="store_true",
+                                  help="print the resolved configuration (preset, flags, defaults) as JSON and exit")),
+        (("--check-done",), dict(dest="check_done", action="store_true",
+                                 help="exit 0 if --out holds a finished run of exactly these settings, else 1 with the "
+                                      "reason (writes nothing; the scripts' resumable stages ask this before reusing a "
+                                      "run)")),
+    )
+    for names, options in run_flags:
+        if options["dest"] not in exclude:
+            parser.add_argument(*names, **options)
     shown = {name: load_preset(name, section) for name in ("paper", "small")}
     for key, spec in SECTIONS[section].items():
+        if key in exclude:
+            continue
         if spec.kind == "device":
             add_device_flag(parser, default=None, extra=" (default: the preset's; CPU except paper/upstream: GPU 0)")
             continue
@@ -61,17 +70,27 @@ def _shown(value):
     return value
 
 
-def resolve_config(args, section):
+def config_overrides(args, section):
+    """The configuration keys ``args`` sets (a flag per key of ``section``, the run keys); None where unset."""
+    return {k: v for k, v in vars(args).items()
+            if (k in SECTIONS[section] or k in RUN_KEYS) and k not in ("preset", "test")}
+
+
+def resolve_config(args, section, extra=None):
+    """The run's configuration: ``args.preset`` with the flags (and ``extra``, e.g. a trial's values) applied."""
+    return resolve_settings(args.preset, section, dict(config_overrides(args, section), **(extra or {})), args.test)
+
+
+def resolve_settings(preset, section, overrides, test=False):
+    """``preset`` with ``overrides`` (None: unset) applied and checked; ``test``: ``--test``'s short settings."""
     from interpretable_adv.presets import resolve
 
-    overrides = {k: v for k, v in vars(args).items()
-                 if k not in ("handler", "command", "preset", "test", "show_config", "check_done")}
-    if args.test:
+    if test:
         overrides = dict(_TEST_OVERRIDES[section], **{k: v for k, v in overrides.items() if v is not None})
-    config = resolve(args.preset, section, overrides)
+    config = resolve(preset, section, overrides)
     config.setdefault("progress", RUN_KEYS["progress"].default)
-    config["test"] = bool(args.test)   # recorded in args.json and results.json
-    if args.test:
+    config["test"] = bool(test)   # recorded in args.json and results.json
+    if test:
         if overrides.get("out") is None:   # beside the real run, never in its place (a script would reuse it)
             config["out"] = config["out"].rstrip("/\\") + TEST_SUFFIX
     return config

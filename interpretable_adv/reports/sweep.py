@@ -1,10 +1,11 @@
 """The epsilon sweep's report: dev accuracy per method and ``eps_scale``, the rule, the chosen scale.
 
-``experiments/sweep_eps.sh`` trains every adversarial method at several
-``eps_scale`` values (eps = paper eps x scale, so AdvT : iAdvT : SPGD stays
-5 : 15 : 25) into ``SWEEP/{method}-x{scale}/``, plus optional controls (any
-other directory name, e.g. ``advt-eps0``). This module reads their
-``results.json`` and writes ``sweep.md``, ``sweep.json`` and ``sweep.png``.
+``experiments/sweep_eps.sh`` runs a grid study of ``iadv tune`` over
+``method`` x ``eps_scale`` (eps = paper eps x scale, so AdvT : iAdvT : SPGD
+stays 5 : 15 : 25), one ``iadv train`` run per point in ``STUDY/trial-NNNN/``,
+plus controls in ``STUDY/controls/`` (e.g. ``advt-eps0``). This module reads
+the study's ``trials.json`` and the runs' ``results.json`` and writes
+``sweep.md``, ``sweep.json`` and ``sweep.png`` in the study directory.
 
 Rule (dev only; test accuracy is shown but never used): among the scales at
 which no method's model is degenerate, take the one with the highest mean best
@@ -30,26 +31,51 @@ from interpretable_adv.reports.table3 import is_degenerate
 RUN_NAME = re.compile(r"(%s)-x([0-9.]+)$" % "|".join(methods.names(adversarial=True)))
 
 
+def _entry(run_dir):
+    """The figures of one finished run of a sweep (best dev, test shown only, the perturbation's size)."""
+    result = read_json(os.path.join(run_dir, "results.json"), "run results")
+    adversarial = result.get("adversarial") or {}
+    return {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"],
+            "majority_share": result.get("test_majority_share"),
+            "degenerate": is_degenerate(result.get("test_majority_share")),
+            "eps": adversarial.get("eps"), "token_ratio": adversarial.get("mean_token_perturbation_ratio"),
+            "perturbed_share": adversarial.get("mean_perturbed_share"),
+            "loss": adversarial.get("mean_loss"), "loss_adv": adversarial.get("mean_loss_adv"),
+            "run": run_dir}
+
+
+STUDY_TRIALS = "trials.json"   # what `iadv tune` writes in a study directory (reports/trials.py)
+
+
 def read_sweep(sweep_dir):
-    """``(grid, controls)``: grid[method][scale] and controls[name] hold each run's figures."""
+    """``(grid, controls)``: grid[method][scale] and controls[name] hold each run's figures.
+
+    ``sweep_dir`` is the directory of an ``iadv tune`` grid study over
+    ``eps_scale`` (and ``method``, or one fixed ``--method``), whose complete
+    trials form the grid and whose ``controls/NAME`` runs the controls; or a
+    directory of ``METHOD-xSCALE`` runs and control runs (sweeps made before
+    ``iadv tune``).
+    """
     grid, controls = {}, {}
-    for name in sorted(os.listdir(sweep_dir)):
-        path = os.path.join(sweep_dir, name, "results.json")
-        if not os.path.isfile(path):
+    study = os.path.join(sweep_dir, STUDY_TRIALS)
+    if os.path.isfile(study):
+        trials = read_json(study, "study trials")
+        fixed = (trials.get("definition") or {}).get("fixed", {})
+        for trial in trials["trials"]:
+            params = trial["params"]
+            if trial["state"] != "complete" or "eps_scale" not in params:
+                continue
+            method = params.get("method", fixed.get("method"))
+            grid.setdefault(method, {})[float(params["eps_scale"])] = _entry(os.path.join(sweep_dir, trial["run_dir"]))
+        sweep_dir = os.path.join(sweep_dir, "controls")
+    for name in sorted(os.listdir(sweep_dir)) if os.path.isdir(sweep_dir) else ():
+        if not os.path.isfile(os.path.join(sweep_dir, name, "results.json")):
             continue
-        result = read_json(path, "run results")
-        adversarial = result.get("adversarial") or {}
-        entry = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"],
-                 "majority_share": result.get("test_majority_share"),
-                 "degenerate": is_degenerate(result.get("test_majority_share")),
-                 "eps": adversarial.get("eps"), "token_ratio": adversarial.get("mean_token_perturbation_ratio"),
-                 "perturbed_share": adversarial.get("mean_perturbed_share"),
-                 "loss": adversarial.get("mean_loss"), "loss_adv": adversarial.get("mean_loss_adv")}
         match = RUN_NAME.match(name)
-        if match:
-            grid.setdefault(match.group(1), {})[float(match.group(2))] = entry
-        else:
-            controls[name] = entry
+        if match and not os.path.isfile(study):
+            grid.setdefault(match.group(1), {})[float(match.group(2))] = _entry(os.path.join(sweep_dir, name))
+        elif not match:
+            controls[name] = _entry(os.path.join(sweep_dir, name))
     return grid, controls
 
 
@@ -151,6 +177,8 @@ def write_sweep_report(sweep_dir, reference_runs=()):
         if os.path.isfile(path):
             result = read_json(path, "run results")
             reference[label] = {"dev": 100 * result["dev_accuracy_best"], "test": 100 * result["test_accuracy"]}
+    shown = {os.path.realpath(run) for run in dict(reference_runs).values()}
+    controls = {name: c for name, c in controls.items() if os.path.realpath(c["run"]) not in shown}   # listed above
     chosen, mean_dev, best = choose_scale(grid)
     with OutputLock(sweep_dir, "sweep directory"):
         atomic_write_text(os.path.join(sweep_dir, "sweep.md"), sweep_markdown(grid, controls, chosen, mean_dev, best,

@@ -150,6 +150,36 @@ class NeighborRefresh(training.Extension):
         self.table.to_device(self.device)
 
 
+class DevAccuracyPruning(training.Extension):
+    """Report each epoch's dev accuracy to an Optuna trial and stop the run when its pruner says so (``iadv tune``).
+
+    Runs after :class:`AccuracyEvaluator` (a reader of its observation);
+    raises ``optuna.TrialPruned``, which ends ``trainer.run`` and marks the
+    trial pruned (the run directory stays resumable, with no
+    ``results.json``). Optuna's own Chainer extension left optuna-integration
+    in its version 5, with Chainer's other integrations.
+    """
+
+    trigger = 1, "epoch"
+    priority = training.PRIORITY_READER
+    key = "validation/main/accuracy"
+
+    def __init__(self, trial):
+        self.trial = trial
+
+    def __call__(self, trainer):
+        import optuna
+
+        value = trainer.observation.get(self.key)
+        if value is None:
+            return
+        value = float(chainer.as_array(value)) if isinstance(value, chainer.Variable) else float(value)
+        epoch = trainer.updater.epoch
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned("dev accuracy %.4f after epoch %d is below the pruner's bar" % (value, epoch))
+
+
 def max_value_trigger(key, trigger):
     """Chainer's ``MaxValueTrigger`` whose state has no ``None`` (so snapshots hold no object array)."""
     return _pickle_free(triggers.MaxValueTrigger(key, trigger))

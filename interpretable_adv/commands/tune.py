@@ -1,0 +1,235 @@
+"""``iadv tune``: a hyperparameter study on dev accuracy (Optuna), each trial an ordinary ``iadv train`` run.
+
+``iadv tune --study NAME --method M --space KEY=SPEC ... [--sampler grid|tpe]
+[--trials N] [--jobs J] [--storage URL]`` plus any ``iadv train`` flag (fixed
+for every trial). Trials go to ``RUNS/tune/NAME/trial-NNNN`` and the study
+to ``sqlite:///RUNS/tune/NAME.db``; rerunning the command continues the
+study (:mod:`interpretable_adv.tuning.study`); ``--report`` rewrites the
+trial table and Optuna's plots from the storage
+(:mod:`interpretable_adv.reports.trials`).
+"""
+
+import os
+import signal
+import sys
+import time
+
+from interpretable_adv.commands import training_flags
+from interpretable_adv.errors import UsageError
+from interpretable_adv.keys import flag_type
+from interpretable_adv.tuning import space as search_space
+from interpretable_adv.tuning import study as studies
+
+HELP = "hyperparameter study on dev accuracy (Optuna: grid or TPE, pruning, SQLite or a shared database)"
+# `iadv train` flags a study sets itself (where each trial goes, its progress) or does not offer (data parallelism).
+_NOT_FOR_TRIALS = ("out", "resume", "communicator", "check_done", "show_config", "progress")
+POLL_S = 2.0
+
+
+def add_arguments(parser):
+    parser.add_argument("--study", required=True, help="the study's name (its directory and default storage)")
+    parser.add_argument("--space", action="append", default=[], metavar="KEY=SPEC",
+                        help="a searched train key, repeatable: A,B,C (values; what --sampler grid needs), LOW:HIGH, "
+                             "LOW:HIGH:log or LOW:HIGH:STEP (e.g. eps_scale=0.01,0.03,0.1 or lr=1e-4:1e-2:log)")
+    parser.add_argument("--sampler", choices=studies.SAMPLERS, default="tpe",
+                        help="grid: every combination of the listed values; tpe: Optuna's TPE")
+    parser.add_argument("--pruner", choices=studies.PRUNERS, default=None,
+                        help="median: stop a trial whose dev accuracy after an epoch is below the median of earlier "
+                             "trials there (default for tpe); none: every trial runs in full (default for grid)")
+    parser.add_argument("--trials", type=flag_type("int", low=1), default=None,
+                        help="the study's size (default: the grid's size, or 20); a rerun continues up to it")
+    parser.add_argument("--jobs", "-j", type=flag_type("int", low=1), default=1,
+                        help="local workers sharing the storage (on a CPU each gets cores/J BLAS threads; on GPUs "
+                             "one GPU each from --device on)")
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage URL (default: sqlite:///RUNS/tune/NAME.db; postgresql://... for workers "
+                             "on several machines)")
+    parser.add_argument("--runs", default=None, help="run set holding tune/ (default: runs/PRESET)")
+    parser.add_argument("--out", "-o", default=None, help="study directory (default: RUNS/tune/NAME)")
+    parser.add_argument("--sampler-seed", type=flag_type("int", low=0, high=2 ** 32 - 1), default=0,
+                        help="seed of the sampler (TPE's draws, the grid's order beyond its first pass)")
+    parser.add_argument("--report", action="store_true",
+                        help="only rewrite trials.md, trials.json and the plots from the storage (runs no trial)")
+    training_flags.add_arguments(parser, "train", exclude=_NOT_FOR_TRIALS)
+
+
+def settings_of(args):
+    """The study's :class:`~interpretable_adv.tuning.study.StudySettings` from the flags, every check done."""
+    fixed = {k: v for k, v in training_flags.config_overrides(args, "train").items() if k not in _NOT_FOR_TRIALS}
+    base = training_flags.resolve_settings(args.preset, "train", dict(fixed, out="-"), args.test)
+    methods = [base["method"]]
+    texts = list(args.space)
+    method_space = [t for t in texts if t.split("=", 1)[0].strip().lstrip("-") == "method"]
+    if method_space:
+        methods = list(search_space.parse_parameter(method_space[0]).values)
+    parameters = search_space.parse_space(texts, {k for k, v in fixed.items() if v is not None}, methods)
+    size = None
+    if args.sampler == "grid":
+        search_space.grid(parameters)
+        size = search_space.grid_size(parameters)
+        if args.trials is not None and args.trials > size:
+            raise UsageError("--trials %d: the grid has %d points; a grid study runs each once" % (args.trials, size))
+    name = args.study + ("-test" if args.test else "")
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UsageError("--study %s: use letters, digits, '-', '_' and '.' (it names a directory)" % args.study)
+    preset_name = os.path.splitext(os.path.basename(args.preset))[0]
+    runs = args.runs or os.path.join("runs", preset_name)
+    directory = args.out or os.path.join(runs, "tune", name)
+    pruner = args.pruner or ("none" if args.sampler == "grid" else "median")
+    return studies.StudySettings(
+        name=name, storage=args.storage or studies.default_storage(directory), directory=os.path.abspath(directory),
+        preset=args.preset, fixed=tuple(sorted(fixed.items())), parameters=tuple(parameters), sampler=args.sampler,
+        pruner=pruner, trials=args.trials or size or 20, test=bool(args.test), sampler_seed=args.sampler_seed)
+
+
+def check_first_trial(settings):
+    """Resolve and check a trial's settings against the data (a bad flag or space fails here, before any trial)."""
+    from interpretable_adv.runs import open_run
+    from interpretable_adv.training.classifier import check_with_data
+
+    values = {p.name: p.values[0] if p.categorical else p.low for p in settings.parameters}
+    config = studies.trial_config(settings, values, os.path.join(settings.directory, "trial-check"))
+    _, data, _ = open_run(config, "train")
+    check_with_data(config, data)
+    if config.get("pretrained") and not os.path.isfile(config["pretrained"]):
+        raise UsageError("--pretrained %s: no such file" % config["pretrained"])
+
+
+def run(args):
+    settings = settings_of(args)
+    names = [p.name for p in settings.parameters]
+    if args.report:
+        study = _existing_study(settings)
+        return _report(study, settings, names)
+    check_first_trial(settings)
+    study = studies.open_study(settings)
+    for number in studies.fail_dead_local_trials(study):
+        print("[retry] trial %d: its worker is gone; queued again (it resumes from its snapshots)" % number)
+    if studies.is_finished(study, settings.trials):
+        print("[done] study %s: all %d trials have ended; nothing to run" % (settings.name, settings.trials))
+        return _report(study, settings, names)
+    print("[study] %s: %s sampler, %s pruner, %d trials, %d worker(s); storage %s; trials in %s"
+          % (settings.name, settings.sampler, settings.pruner, settings.trials, args.jobs, settings.storage,
+             settings.directory))
+    status = _run_workers(settings, study, args.jobs, names)
+    _report(study, settings, names)
+    return status
+
+
+def _existing_study(settings):
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=settings.name, storage=studies.open_storage(settings.storage))
+    except KeyError:
+        raise UsageError("--report: no study %s in %s (run it first, without --report)"
+                         % (settings.name, settings.storage)) from None
+    return study
+
+
+def _report(study, settings, names):
+    from interpretable_adv.reports.trials import write_study_report
+
+    rows, best = write_study_report(study, settings.directory, names)
+    print(open(os.path.join(settings.directory, "trials.md")).read())
+    print("study report: %s" % os.path.join(settings.directory, "trials.md"))
+    return 0
+
+
+def worker_devices(device, jobs):
+    """The device of each of ``jobs`` workers: the CPU for all, or one GPU each counting up from ``device``."""
+    from interpretable_adv.keys import normalise_device
+
+    spec = normalise_device(device if device is not None else "@numpy", check_available=jobs > 1)
+    if not spec.startswith("@cupy:") or jobs == 1:
+        return [None] * jobs   # the trial's own --device (or the preset's)
+    import cupy
+
+    first, count = int(spec.split(":")[1]), cupy.cuda.runtime.getDeviceCount()
+    return ["@cupy:%d" % ((first + i) % count) for i in range(jobs)]
+
+
+def _worker_main(settings, device):
+    """A worker process: BLAS threads were set by the parent's environment; a usage error ends it in one line."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        studies.run_worker(settings, device)
+    except UsageError as exc:
+        print("iadv tune: error: %s" % " ".join(str(exc).split()), file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _run_workers(settings, study, jobs, names):
+    """Start ``jobs`` worker processes, report the trials as they start and end, replace killed workers."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")   # fresh interpreters: each reads its own BLAS thread count
+    devices = worker_devices(dict(settings.fixed).get("device"), jobs)
+    if devices[0] is None and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+
+    def start(i):
+        process = context.Process(target=_worker_main, args=(settings, devices[i]), daemon=False)
+        process.start()
+        return process
+
+    workers = {i: start(i) for i in range(jobs)}
+    replacements, errors, seen = studies.MAX_RETRIES * jobs, [], {}
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while workers:
+            time.sleep(POLL_S)
+            _print_changes(study, seen, names)
+            for i, process in list(workers.items()):
+                if process.is_alive():
+                    continue
+                del workers[i]
+                if process.exitcode is not None and process.exitcode < 0:   # killed by a signal
+                    for number in studies.fail_dead_local_trials(study):
+                        print("[retry] trial %d: worker %d was killed (signal %d); queued again"
+                              % (number, i, -process.exitcode))
+                    if replacements > 0 and not studies.is_finished(study, settings.trials):
+                        replacements -= 1
+                        workers[i] = start(i)
+                elif process.exitcode:
+                    errors.append(process.exitcode)
+        _print_changes(study, seen, names)
+    except KeyboardInterrupt:
+        for process in workers.values():
+            if process.is_alive():
+                process.terminate()
+        for process in workers.values():
+            process.join(60)
+        print("[stop] interrupted: running trials are queued again; rerun the same command to continue", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if errors:
+        print("iadv tune: error: %d worker(s) ended with an error (see above and the trials' train.log)"
+              % len(errors), file=sys.stderr)
+        return 2 if 2 in errors else 1
+    return 0
+
+
+def _print_changes(study, seen, names):
+    """One line per trial that started or ended since the last look."""
+    for trial in study.get_trials(deepcopy=False):
+        state = trial.state.name.lower()
+        if seen.get(trial.number) == state or (state == "running" and not trial.params):
+            continue   # a running trial is shown once its values are drawn
+        seen[trial.number] = state
+        values = " ".join("%s=%s" % (k, trial.params[k]) for k in names if k in trial.params)
+        if state == "running":
+            print("[start] trial %d %s" % (trial.number, values))
+        elif state == "waiting":
+            print("[queue] trial %d %s" % (trial.number, values))
+        else:
+            dev = "" if trial.value is None else " dev %.2f" % (100 * trial.value)
+            wall = trial.user_attrs.get("wall_time_s")
+            print("[%s] trial %d %s%s%s" % (state, trial.number, values, dev, "" if wall is None else " (%.0f s)" % wall))
