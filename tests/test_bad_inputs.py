@@ -177,6 +177,7 @@ TRAIN = "train --preset tiny --data {data} -o {out} --no-progress"
 PRETRAIN = "pretrain --preset tiny --data {data} -o {out} --no-progress"
 EVALUATE = "evaluate --runs {runs} --data {data} -o {out} --no-progress --sample 5"
 INTERPRET = "interpret --runs {runs} --data {data} --color never"
+TUNE = "tune --preset tiny --data {data} --runs {out} --study s --method advt"
 
 # (command line, a fragment the one-line message must contain)
 CASES = [
@@ -367,6 +368,30 @@ CASES = [
     # item 6: a flag that needs another
     (TRAIN + " --method advt --lm-weight 0.5", "--lm-weight: only used with --lm-term"),
     (TRAIN + " --method spgd --lm-input tied", "--lm-input: only used with --lm-term"),
+    # iadv tune: spaces the schema refuses, flags that conflict, inputs that cannot work (no storage is created)
+    (TUNE, "at least one --space"),
+    (TUNE + " --space eps_scale=abc", "--eps-scale must be a finite number"),
+    (TUNE + " --space dropout=0.2,1.5", "--dropout must be"),
+    (TUNE + " --space nosuch=1,2", "not an `iadv train` key"),
+    (TUNE + " --space out=a,b", "not searchable"),
+    (TUNE + " --space pretrained=a,b", "not searchable"),
+    (TUNE + " --space method=advt,bogus", "must be one of"),
+    (TUNE + " --space lr=0.01:0.001", "LOW must be below HIGH"),
+    (TUNE + " --space adv_weight=0:1:log", "a log range needs LOW > 0"),
+    (TUNE + " --space readout=eos:last_word", "needs a numeric key"),
+    (TUNE + " --space lr=0.001:0.01 --sampler grid", "--sampler grid needs listed values"),
+    (TUNE + " --space eps_scale=0.1,0.2 --eps-scale 0.2", "also fixed by --eps-scale"),
+    (TUNE + " --space spgd_steps=1,2", "does not use --spgd-steps"),
+    (TUNE.replace(" --method advt", "") + " --space eps_scale=0.1,0.2", "--method baseline does not use"),
+    (TUNE + " --space eps_scale=0.1,0.1", "listed twice"),
+    (TUNE + " --space lr=0.001,0.002 --space lr=0.003", "searched twice"),
+    (TUNE + " --space eps_scale=0.1,0.2 --sampler grid --trials 3", "the grid has 2 points"),
+    (TUNE + " --space lr=0.001,0.002 --report", "no study storage"),
+    (TUNE + " --space lr=0.001,0.002 --storage bogus://x/y", "--storage bogus://x/y"),
+    (TUNE + " --space lr=0.001,0.002 --jobs 0", "--jobs"),
+    (TUNE.replace("--study s", "--study a/b") + " --space lr=0.001,0.002", "--study a/b"),
+    (TUNE.replace("advt", "spgd") + " --space n_neighbors=5,100000", "--n-neighbors 100000"),
+    (TUNE + " --space lr=0.001,0.002 --pretrained {evil_lm}", "--pretrained"),
     # iadv methods
     ("methods --row nosuch", "unknown run row 'nosuch'"),
     ("methods --rows bogus", "--rows"),

@@ -24,6 +24,7 @@ HELP = "hyperparameter study on dev accuracy (Optuna: grid or TPE, pruning, SQLi
 # `iadv train` flags a study sets itself (where each trial goes, its progress) or does not offer (data parallelism).
 _NOT_FOR_TRIALS = ("out", "resume", "communicator", "check_done", "show_config", "progress")
 POLL_S = 2.0
+INTERRUPTED = 130   # a worker's exit status after SIGTERM or Ctrl-C (its trial was queued again)
 
 
 def add_arguments(parser):
@@ -82,17 +83,24 @@ def settings_of(args):
         pruner=pruner, trials=args.trials or size or 20, test=bool(args.test), sampler_seed=args.sampler_seed)
 
 
-def check_first_trial(settings):
-    """Resolve and check a trial's settings against the data (a bad flag or space fails here, before any trial)."""
-    from interpretable_adv.runs import open_run
-    from interpretable_adv.training.classifier import check_with_data
+def check_trials(settings):
+    """Check the trials' settings against the data before any trial runs (a bad flag or space fails here).
 
-    values = {p.name: p.values[0] if p.categorical else p.low for p in settings.parameters}
-    config = studies.trial_config(settings, values, os.path.join(settings.directory, "trial-check"))
+    Every listed value and both ends of every range are checked with the
+    dataset (e.g. K below the vocabulary size); the first trial's trainer is
+    built (its inputs read: ``--pretrained``, ``--lm-term``), writing nothing.
+    """
+    from interpretable_adv.runs import get_device, open_run
+    from interpretable_adv.training.classifier import build_classifier_trainer, check_with_data
+
+    first = {p.name: p.values[0] if p.categorical else p.low for p in settings.parameters}
+    out = os.path.join(settings.directory, "trial-check")
+    config = studies.trial_config(settings, first, out)
     _, data, _ = open_run(config, "train")
-    check_with_data(config, data)
-    if config.get("pretrained") and not os.path.isfile(config["pretrained"]):
-        raise UsageError("--pretrained %s: no such file" % config["pretrained"])
+    for p in settings.parameters:
+        for value in p.values if p.categorical else (p.low, p.high):
+            check_with_data(studies.trial_config(settings, dict(first, **{p.name: value}), out), data)
+    build_classifier_trainer(config, data, get_device(config["device"]))
 
 
 def run(args):
@@ -101,7 +109,7 @@ def run(args):
     if args.report:
         study = _existing_study(settings)
         return _report(study, settings, names)
-    check_first_trial(settings)
+    check_trials(settings)
     study = studies.open_study(settings)
     for number in studies.fail_dead_local_trials(study):
         print("[retry] trial %d: its worker is gone; queued again (it resumes from its snapshots)" % number)
@@ -119,6 +127,9 @@ def run(args):
 def _existing_study(settings):
     import optuna
 
+    path = studies.sqlite_path(settings.storage)
+    if path is not None and not os.path.isfile(path):
+        raise UsageError("--report: no study storage %s (run the study first, without --report)" % path)
     try:
         study = optuna.load_study(study_name=settings.name, storage=studies.open_storage(settings.storage))
     except KeyError:
@@ -130,7 +141,7 @@ def _existing_study(settings):
 def _report(study, settings, names):
     from interpretable_adv.reports.trials import write_study_report
 
-    rows, best = write_study_report(study, settings.directory, names)
+    write_study_report(study, settings.directory, names)
     print(open(os.path.join(settings.directory, "trials.md")).read())
     print("study report: %s" % os.path.join(settings.directory, "trials.md"))
     return 0
@@ -149,20 +160,40 @@ def worker_devices(device, jobs):
     return ["@cupy:%d" % ((first + i) % count) for i in range(jobs)]
 
 
-def _worker_main(settings, device):
-    """A worker process: BLAS threads were set by the parent's environment; a usage error ends it in one line."""
+def _worker_main(settings, device, parent):
+    """A worker process: BLAS threads were set by the parent's environment; a usage error ends it in one line.
+
+    SIGTERM, and on Linux the death of the ``iadv tune`` process (even by
+    ``kill -9``), interrupt it like Ctrl-C: its running trial is queued again.
+    """
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        _terminate_with_parent(parent)
         studies.run_worker(settings, device)
     except UsageError as exc:
         print("iadv tune: error: %s" % " ".join(str(exc).split()), file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _terminate_with_parent(parent):
+    """Ask Linux for SIGTERM when the parent process ends (prctl PR_SET_PDEATHSIG); elsewhere nothing."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:   # it ended before the request took effect
+        raise KeyboardInterrupt
 
 
 def _run_workers(settings, study, jobs, names):
@@ -175,7 +206,7 @@ def _run_workers(settings, study, jobs, names):
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
 
     def start(i):
-        process = context.Process(target=_worker_main, args=(settings, devices[i]), daemon=False)
+        process = context.Process(target=_worker_main, args=(settings, devices[i], os.getpid()), daemon=False)
         process.start()
         return process
 
@@ -190,10 +221,9 @@ def _run_workers(settings, study, jobs, names):
                 if process.is_alive():
                     continue
                 del workers[i]
-                if process.exitcode is not None and process.exitcode < 0:   # killed by a signal
+                if process.exitcode is not None and (process.exitcode < 0 or process.exitcode == INTERRUPTED):
                     for number in studies.fail_dead_local_trials(study):
-                        print("[retry] trial %d: worker %d was killed (signal %d); queued again"
-                              % (number, i, -process.exitcode))
+                        print("[retry] trial %d: worker %d was killed; queued again" % (number, i))
                     if replacements > 0 and not studies.is_finished(study, settings.trials):
                         replacements -= 1
                         workers[i] = start(i)

@@ -264,7 +264,7 @@ def trial_config(settings, values, out, device=None):
 
 def objective_of(settings, release, device=None):
     """The objective: train the trial's run (resuming it if a killed worker left snapshots); best dev accuracy."""
-    from interpretable_adv.runs import finished_run_problem
+    from interpretable_adv.runs import finished_run_problem, newest_readable_snapshot
     from interpretable_adv.training.classifier import train_classifier
     from interpretable_adv.training.extensions import DevAccuracyPruning
 
@@ -282,8 +282,13 @@ def objective_of(settings, release, device=None):
             results = read_json(os.path.join(out, "results.json"), "run results")
         else:
             os.makedirs(out, exist_ok=True)
+            snapshot = newest_readable_snapshot(out)
+            trial.set_user_attr("resumed_from", snapshot and os.path.basename(snapshot))
             try:
                 with _output_to(os.path.join(out, TRIAL_LOG)):
+                    print("[trial %d] %s, %s" % (trial.number, ", ".join("%s=%s" % kv for kv in values.items()),
+                                                 "resuming from %s" % os.path.basename(snapshot) if snapshot
+                                                 else "from the start"), flush=True)
                     results = train_classifier(config, [(DevAccuracyPruning(trial), (1, "epoch"))])
             except KeyboardInterrupt:   # Ctrl-C or SIGTERM: queued again, to resume from its snapshots on a rerun
                 retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id))
