@@ -6,15 +6,8 @@ choices), and ``--test`` swaps in a few iterations on a small subset.
 """
 
 from interpretable_adv.keys import add_device_flag, flag_of, int_list
-from interpretable_adv.presets import PRESETS, load_preset
+from interpretable_adv.presets import PRESETS, load_preset, resolve_run
 from interpretable_adv.presets.schema import RUN_KEYS, SECTIONS
-
-_TEST_OVERRIDES = {
-    "pretrain": {"max_iterations": 20, "eval_tokens": 20000, "eval_interval": 10, "log_interval": 5,
-                 "snapshot_interval": 10, "max_train_tokens": 200000},
-    "train": {"max_train_examples": 200, "epoch": 1, "log_interval": 5, "snapshot_interval": 10},
-}
-
 
 def add_arguments(parser, section, exclude=()):
     """``--preset``, ``--resume``, ``--test``, ``--communicator``, ``--no-progress``, ``--show-config``, and one
@@ -76,28 +69,9 @@ def config_overrides(args, section):
             if (k in SECTIONS[section] or k in RUN_KEYS) and k not in ("preset", "test")}
 
 
-def resolve_config(args, section, extra=None):
-    """The run's configuration: ``args.preset`` with the flags (and ``extra``, e.g. a trial's values) applied."""
-    return resolve_settings(args.preset, section, dict(config_overrides(args, section), **(extra or {})), args.test)
-
-
-def resolve_settings(preset, section, overrides, test=False):
-    """``preset`` with ``overrides`` (None: unset) applied and checked; ``test``: ``--test``'s short settings."""
-    from interpretable_adv.presets import resolve
-
-    if test:
-        overrides = dict(_TEST_OVERRIDES[section], **{k: v for k, v in overrides.items() if v is not None})
-    config = resolve(preset, section, overrides)
-    config.setdefault("progress", RUN_KEYS["progress"].default)
-    config["test"] = bool(test)   # recorded in args.json and results.json
-    if test:
-        if overrides.get("out") is None:   # beside the real run, never in its place (a script would reuse it)
-            config["out"] = config["out"].rstrip("/\\") + TEST_SUFFIX
-    return config
-
-
-# Where a ``--test`` run goes without ``-o``: the preset's directory with this suffix (runs/small/lm-test).
-TEST_SUFFIX = "-test"
+def resolve_config(args, section):
+    """The run's configuration: ``args.preset`` with the flags applied (``--test``'s short settings with it)."""
+    return resolve_run(args.preset, section, config_overrides(args, section), args.test)
 
 
 def run_training(args, section):

@@ -17,6 +17,7 @@ import time
 from interpretable_adv.commands import training_flags
 from interpretable_adv.errors import UsageError
 from interpretable_adv.keys import flag_type
+from interpretable_adv.presets import resolve_run
 from interpretable_adv.tuning import space as search_space
 from interpretable_adv.tuning import study as studies
 
@@ -57,7 +58,7 @@ def add_arguments(parser):
 def settings_of(args):
     """The study's :class:`~interpretable_adv.tuning.study.StudySettings` from the flags, every check done."""
     fixed = {k: v for k, v in training_flags.config_overrides(args, "train").items() if k not in _NOT_FOR_TRIALS}
-    base = training_flags.resolve_settings(args.preset, "train", dict(fixed, out="-"), args.test)
+    base = resolve_run(args.preset, "train", dict(fixed, out="-"), args.test)
     methods = [base["method"]]
     texts = list(args.space)
     method_space = [t for t in texts if t.split("=", 1)[0].strip().lstrip("-") == "method"]

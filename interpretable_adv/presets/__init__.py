@@ -14,7 +14,7 @@ import json
 import os
 
 from interpretable_adv.errors import UsageError
-from interpretable_adv.presets.schema import defaults, validate
+from interpretable_adv.presets.schema import RUN_KEYS, defaults, validate
 
 PRESETS = ("paper", "small", "tiny", "upstream")
 
@@ -59,6 +59,29 @@ def resolve(name, section, overrides):
     config = validate(config, section, sources)
     if sources["out"] != "flag":
         config["out"] = run_directory(config["out"], config)
+    return config
+
+
+# ``--test``: a few iterations on a small subset, per section.
+TEST_OVERRIDES = {
+    "pretrain": {"max_iterations": 20, "eval_tokens": 20000, "eval_interval": 10, "log_interval": 5,
+                 "snapshot_interval": 10, "max_train_tokens": 200000},
+    "train": {"max_train_examples": 200, "epoch": 1, "log_interval": 5, "snapshot_interval": 10},
+}
+# Where a ``--test`` run goes without ``-o``: the preset's directory with this suffix (runs/small/lm-test).
+TEST_SUFFIX = "-test"
+
+
+def resolve_run(preset, section, overrides, test=False):
+    """A run's configuration: ``preset`` with ``overrides`` (None: unset) applied and checked; ``test``: ``--test``'s
+    short settings under the overrides, and without ``out`` the preset's directory plus :data:`TEST_SUFFIX`."""
+    if test:
+        overrides = dict(TEST_OVERRIDES[section], **{k: v for k, v in overrides.items() if v is not None})
+    config = resolve(preset, section, overrides)
+    config.setdefault("progress", RUN_KEYS["progress"].default)
+    config["test"] = bool(test)   # recorded in args.json and results.json
+    if test and overrides.get("out") is None:   # beside the real run, never in its place (a script would reuse it)
+        config["out"] = config["out"].rstrip("/\\") + TEST_SUFFIX
     return config
 
 

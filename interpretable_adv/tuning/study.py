@@ -252,14 +252,14 @@ class _Released:
 
 def trial_config(settings, values, out, device=None):
     """The ``iadv train`` configuration of a trial: preset, fixed flags, the trial's values, ``out``."""
-    from interpretable_adv.commands.training_flags import resolve_settings
+    from interpretable_adv.presets import resolve_run
 
     overrides = dict(settings.fixed)
     overrides.update(values)
     overrides.update(out=out, progress=False)
     if device is not None:
         overrides["device"] = device
-    return resolve_settings(settings.preset, "train", overrides, settings.test)
+    return resolve_run(settings.preset, "train", overrides, settings.test)
 
 
 def objective_of(settings, release, device=None):
