@@ -267,3 +267,19 @@ def test_the_sweep_report_reads_a_grid_study_like_named_runs(tmp_path):
     assert sorted(grid_a) == ["advt", "spgd"] and sorted(grid_a["spgd"]) == [0.01, 0.1]
     assert grid_a["spgd"][0.01]["dev"] == pytest.approx(82.0)
     assert list(controls_a) == list(controls_b) == ["advt-eps0"]
+
+
+def test_a_setting_is_summarised_over_its_seeds():
+    from interpretable_adv.reports.trials import over_seeds, trials_markdown
+
+    rows = [{"number": i, "state": state, "params": {"seed": seed, "eps_scale": scale}, "dev": dev, "last_dev": dev,
+             "epochs_reported": 3, "wall_time_s": 1.0, "run_dir": "trial-%04d" % i, "retry_of": None}
+            for i, (state, seed, scale, dev) in enumerate([
+                ("complete", 0, 0.1, 80.0), ("complete", 1, 0.1, 84.0), ("complete", 0, 0.03, 83.0),
+                ("complete", 1, 0.03, 83.0), ("pruned", 2, 0.03, None)])]
+    summary = over_seeds(rows, ["seed", "eps_scale"])
+    assert [(g[0], g[1]) for g in summary] == [({"eps_scale": 0.03}, [(0, 83.0), (1, 83.0)]),   # best mean first
+                                               ({"eps_scale": 0.1}, [(0, 80.0), (1, 84.0)])]
+    assert summary[1][2] == 82.0 and summary[1][3] == pytest.approx(2 ** 1.5)   # sd of 80, 84: sqrt(8)
+    table = trials_markdown("s", rows, rows[1], ["seed", "eps_scale"])
+    assert "| 0.1 | 0: 80.00, 1: 84.00 | 82.00 +- 2.83 |" in table

@@ -7,7 +7,8 @@ values, best dev accuracy, state, wall time, run directory), ``trials.json``
 ``optimization_history.png``, ``parallel_coordinate.png``,
 ``param_importances.png`` (fANOVA; needs two finished trials that differ)
 and, when trials were pruned, ``intermediate_values.png`` (dev accuracy per
-epoch). Dev only: test accuracy is not in a study.
+epoch). With ``seed`` among the searched keys, ``trials.md`` also gives each
+setting's mean +- sd over its seeds. Dev only: test accuracy is not in a study.
 """
 
 import os
@@ -15,6 +16,7 @@ import warnings
 
 from interpretable_adv.files import atomic_write_json, atomic_write_text
 from interpretable_adv.reports.plots import save_figure
+from interpretable_adv.reports.significance import mean_sd
 
 PLOTS = ("optimization_history", "parallel_coordinate", "param_importances", "intermediate_values")
 
@@ -39,6 +41,22 @@ def best_trial(rows):
     return max(complete, key=lambda r: (r["dev"], -r["number"])) if complete else None
 
 
+def over_seeds(rows, names):
+    """With ``seed`` among the searched keys: ``[(values of the other keys, [(seed, dev)], mean, sd)]`` of the
+    complete trials, best mean first (a setting is judged over seeds, not by its luckiest one)."""
+    others = [n for n in names if n != "seed"]
+    groups = {}
+    for r in rows:
+        if r["state"] == "complete" and r["dev"] is not None and "seed" in r["params"]:
+            key = tuple(r["params"].get(n) for n in others)
+            groups.setdefault(key, []).append((r["params"]["seed"], r["dev"]))
+    found = []
+    for key, runs in groups.items():
+        mean, sd = mean_sd([dev for _, dev in runs])
+        found.append((dict(zip(others, key)), sorted(runs), mean, sd))
+    return sorted(found, key=lambda g: -g[2])
+
+
 def _value(value):
     return "%.6g" % value if isinstance(value, float) else str(value)
 
@@ -54,6 +72,14 @@ def trials_markdown(name, rows, best, names):
     if best:
         lines += ["Best: trial %d, dev %.2f, %s." % (best["number"], best["dev"], ", ".join(
             "%s %s" % (k, _value(best["params"][k])) for k in names if k in best["params"])), ""]
+    if "seed" in names:
+        others = [n for n in names if n != "seed"]
+        lines += ["Over seeds (complete trials; mean +- sd of the best dev accuracy):", "",
+                  "| %s | seeds: dev | mean +- sd |" % " | ".join(others), "|---|" + "---|" * (len(others) + 1)]
+        for values, runs, mean, sd in over_seeds(rows, names):
+            lines.append("| %s | %s | %.2f +- %.2f |" % (" | ".join(_value(values[n]) for n in others),
+                                                       ", ".join("%s: %.2f" % run for run in runs), mean, sd))
+        lines.append("")
     lines += ["| trial | %s | dev | state | epochs | wall (s) | run |" % " | ".join(names),
               "|---|" + "---|" * (len(names) + 5)]
     for r in rows:
@@ -91,6 +117,8 @@ def plot_study(study, directory, names):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")   # Optuna marks its matplotlib plots experimental
                     kwargs = {"params": names} if plot in ("parallel_coordinate", "param_importances") else {}
+                    if plot != "intermediate_values":
+                        kwargs["target_name"] = "best dev accuracy (fraction)"
                     axes = getattr(optuna_plots, "plot_" + plot)(study, **kwargs)
                 figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
                 figure.set_size_inches(8, 4.5)
