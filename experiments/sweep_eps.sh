@@ -17,7 +17,8 @@ swept=$("$IADV" methods --names "--$SWEEP_FAMILY" | tr ' ' ',')
 common=(--preset "$PRESET" --data "$DATA" --seed "$SWEEP_SEED" "${DEVICE_FLAG[@]}")
 read -r -a extra <<< "${TRAIN_FLAGS:-}"
 study_dir=$RUNS/tune/$STUDY
-"$IADV" tune --study "$STUDY" --runs "$RUNS" --sampler grid --jobs "$JOBS" --space "method=$swept" \
+jobs=$JOBS; [ "${DEVICE:--1}" = -1 ] || jobs=1   # as run_pool: one run at a time on a GPU
+"$IADV" tune --study "$STUDY" --runs "$RUNS" --sampler grid --jobs "$jobs" --space "method=$swept" \
   --space "eps_scale=$(echo $SCALES | tr ' ' ',')" --pretrained "$RUNS/lm/lm.npz" "${common[@]}" "${extra[@]}"
 pre="--pretrained $RUNS/lm/lm.npz"
 {
