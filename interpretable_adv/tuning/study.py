@@ -76,7 +76,7 @@ class StudySettings:
         fixed = {k: v for k, v in self.fixed if v is not None and k not in NON_EXPERIMENT_KEYS}
         return {"preset": self.preset, "fixed": fixed,
                 "space": [p.spec() for p in self.parameters], "sampler": self.sampler, "pruner": self.pruner,
-                "test": self.test}
+                "sampler_seed": self.sampler_seed, "test": self.test}
 
 
 def default_storage(directory):
@@ -147,6 +147,9 @@ def make_pruner(settings):
     return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
 
 
+DEFINITION_DEFAULTS = {"sampler_seed": 0}
+
+
 def open_study(settings, storage=None):
     """The study of ``settings`` (created on first use); UsageError if it exists with another definition."""
     import optuna
@@ -159,7 +162,9 @@ def open_study(settings, storage=None):
     saved = study.user_attrs.get("definition")
     if saved is None:
         study.set_user_attr("definition", definition)
-    elif saved != definition:
+        saved = definition
+    saved = dict(DEFINITION_DEFAULTS, **saved)   # a study recorded before a part was added had that part's default
+    if saved != definition:
         changed = sorted(k for k in definition if definition[k] != saved.get(k))
         raise UsageError("study %s in %s was defined otherwise (%s: %s, now %s); rerun it with its own flags, or "
                          "name a new study with --study" % (settings.name, settings.storage, changed[0],
@@ -224,30 +229,29 @@ def fail_dead_local_trials(study):
     return failed
 
 
-@contextlib.contextmanager
-def budget_lock(settings):
-    """An exclusive lock of this machine's workers of the study, held while one counts and starts a trial."""
-    import fcntl
+class BudgetLock:
+    """An exclusive lock of this machine's workers of a study, held while one counts the trials and starts one.
 
-    os.makedirs(settings.directory, exist_ok=True)
-    with open(os.path.join(settings.directory, ".tune-budget.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    The objective releases it as soon as its trial exists (:meth:`release` is
+    idempotent), so trials run in parallel while their starts do not.
+    """
 
+    def __init__(self, directory):
+        self.path = os.path.join(directory, ".tune-budget.lock")
+        self._handle = None
 
-class _Released:
-    """Call once to release a held lock (the objective releases it as soon as its trial exists)."""
+    def acquire(self):
+        import fcntl
 
-    def __init__(self, context):
-        self.context = context
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._handle = open(self.path, "a")
+        fcntl.flock(self._handle, fcntl.LOCK_EX)
+        return self
 
-    def __call__(self):
-        if self.context is not None:
-            context, self.context = self.context, None
-            context.__exit__(None, None, None)
+    def release(self):
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.close()   # closing the file drops the flock
 
 
 def trial_config(settings, values, out, device=None):
@@ -328,16 +332,15 @@ def run_worker(settings, device=None):
     import optuna
 
     study = open_study(settings)
+    lock = BudgetLock(settings.directory)
     while True:
-        lock = budget_lock(settings)
-        lock.__enter__()
-        release = _Released(lock)
+        lock.acquire()
         try:
             fail_dead_local_trials(study)
             if budget_left(study, settings.trials) <= 0 and not study.get_trials(
                     deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
                 return
-            study.optimize(objective_of(settings, release, device), n_trials=1, catch=(TrainingDiverged,),
+            study.optimize(objective_of(settings, lock.release, device), n_trials=1, catch=(TrainingDiverged,),
                            gc_after_trial=True)
         finally:
-            release()
+            lock.release()
