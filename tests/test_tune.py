@@ -115,6 +115,11 @@ def test_two_workers_share_one_sqlite_study_and_a_rerun_runs_nothing(synthetic_p
     assert again.returncode == 0 and "nothing to run" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
     assert len(load(tmp_path, "two").get_trials()) == 4
 
+    os.remove(tmp_path / "tune" / "two" / "trials.md")
+    report = run_tune(synthetic_prepared, tmp_path, "two", "--report")   # the study's name suffices
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "| trial | lr | eps_scale | dev |" in (tmp_path / "tune" / "two" / "trials.md").read_text()
+
     other = run_tune(synthetic_prepared, tmp_path, "two", "--method", "advt", "--sampler", "grid",
                      "--space", "lr=0.003,0.002")   # the same name with another space: refused, nothing changes
     assert other.returncode == 2 and "defined otherwise" in other.stderr, other.stderr[-2000:]

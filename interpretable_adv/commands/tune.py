@@ -51,7 +51,8 @@ def add_arguments(parser):
     parser.add_argument("--sampler-seed", type=flag_type("int", low=0, high=2 ** 32 - 1), default=0,
                         help="seed of the sampler (TPE's draws, the grid's order beyond its first pass)")
     parser.add_argument("--report", action="store_true",
-                        help="only rewrite trials.md, trials.json and the plots from the storage (runs no trial)")
+                        help="only rewrite trials.md, trials.json and the plots from the storage (runs no trial; "
+                             "--study and where it is, --runs/-o/--storage, suffice)")
     training_flags.add_arguments(parser, "train", exclude=_NOT_FOR_TRIALS)
 
 
@@ -71,17 +72,21 @@ def settings_of(args):
         size = search_space.grid_size(parameters)
         if args.trials is not None and args.trials > size:
             raise UsageError("--trials %d: the grid has %d points; a grid study runs each once" % (args.trials, size))
+    name, directory, storage = location(args)
+    pruner = args.pruner or ("none" if args.sampler == "grid" else "median")
+    return studies.StudySettings(
+        name=name, storage=storage, directory=directory, preset=args.preset, fixed=tuple(sorted(fixed.items())), parameters=tuple(parameters), sampler=args.sampler,
+        pruner=pruner, trials=args.trials or size or 20, test=bool(args.test), sampler_seed=args.sampler_seed)
+
+
+def location(args):
+    """``(name, directory, storage URL)`` of the study the flags name."""
     name = args.study + ("-test" if args.test else "")
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise UsageError("--study %s: use letters, digits, '-', '_' and '.' (it names a directory)" % args.study)
-    preset_name = os.path.splitext(os.path.basename(args.preset))[0]
-    runs = args.runs or os.path.join("runs", preset_name)
-    directory = args.out or os.path.join(runs, "tune", name)
-    pruner = args.pruner or ("none" if args.sampler == "grid" else "median")
-    return studies.StudySettings(
-        name=name, storage=args.storage or studies.default_storage(directory), directory=os.path.abspath(directory),
-        preset=args.preset, fixed=tuple(sorted(fixed.items())), parameters=tuple(parameters), sampler=args.sampler,
-        pruner=pruner, trials=args.trials or size or 20, test=bool(args.test), sampler_seed=args.sampler_seed)
+    runs = args.runs or os.path.join("runs", os.path.splitext(os.path.basename(args.preset))[0])
+    directory = os.path.abspath(args.out or os.path.join(runs, "tune", name))
+    return name, directory, args.storage or studies.default_storage(directory)
 
 
 def check_trials(settings):
@@ -105,46 +110,46 @@ def check_trials(settings):
 
 
 def run(args):
+    if args.report:   # the study's own definition says what it searched: --study (and where it is) suffice
+        name, directory, storage = location(args)
+        study = _existing_study(name, storage)
+        names = [spec.split("=", 1)[0] for spec in (study.user_attrs.get("definition") or {}).get("space", [])]
+        return _report(study, directory, names)
     settings = settings_of(args)
     names = [p.name for p in settings.parameters]
-    if args.report:
-        study = _existing_study(settings)
-        return _report(study, settings, names)
     check_trials(settings)
     study = studies.open_study(settings)
     for number in studies.fail_dead_local_trials(study):
         print("[retry] trial %d: its worker is gone; queued again (it resumes from its snapshots)" % number)
     if studies.is_finished(study, settings.trials):
         print("[done] study %s: all %d trials have ended; nothing to run" % (settings.name, settings.trials))
-        return _report(study, settings, names)
+        return _report(study, settings.directory, names)
     print("[study] %s: %s sampler, %s pruner, %d trials, %d worker(s); storage %s; trials in %s"
           % (settings.name, settings.sampler, settings.pruner, settings.trials, args.jobs, settings.storage,
              settings.directory))
     status = _run_workers(settings, study, args.jobs, names)
-    _report(study, settings, names)
+    _report(study, settings.directory, names)
     return status
 
 
-def _existing_study(settings):
+def _existing_study(name, storage):
     import optuna
 
-    path = studies.sqlite_path(settings.storage)
+    path = studies.sqlite_path(storage)
     if path is not None and not os.path.isfile(path):
         raise UsageError("--report: no study storage %s (run the study first, without --report)" % path)
     try:
-        study = optuna.load_study(study_name=settings.name, storage=studies.open_storage(settings.storage))
+        return optuna.load_study(study_name=name, storage=studies.open_storage(storage))
     except KeyError:
-        raise UsageError("--report: no study %s in %s (run it first, without --report)"
-                         % (settings.name, settings.storage)) from None
-    return study
+        raise UsageError("--report: no study %s in %s (run it first, without --report)" % (name, storage)) from None
 
 
-def _report(study, settings, names):
+def _report(study, directory, names):
     from interpretable_adv.reports.trials import write_study_report
 
-    write_study_report(study, settings.directory, names)
-    print(open(os.path.join(settings.directory, "trials.md")).read())
-    print("study report: %s" % os.path.join(settings.directory, "trials.md"))
+    write_study_report(study, directory, names)
+    print(open(os.path.join(directory, "trials.md")).read())
+    print("study report: %s" % os.path.join(directory, "trials.md"))
     return 0
 
 
