@@ -87,7 +87,7 @@ def test_space_specs_become_the_distributions_they_say():
 
 def test_two_workers_share_one_sqlite_study_and_a_rerun_runs_nothing(synthetic_prepared, tmp_path):
     flags = ["--method", "advt", "--sampler", "grid", "--space", "lr=0.003,0.001", "--space", "eps_scale=0.01,0.1",
-             "--jobs", "2"]
+             "--jobs", "2", "--epoch", "6"]   # trials long enough that both workers start one
     result = run_tune(synthetic_prepared, tmp_path, "two", *flags)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     study = load(tmp_path, "two")
@@ -101,7 +101,7 @@ def test_two_workers_share_one_sqlite_study_and_a_rerun_runs_nothing(synthetic_p
         assert results["dev_accuracy_best"] == trial.value   # the objective is the run's best dev accuracy
         assert (config["lr"], config["eps_scale"], config["method"]) == (trial.params["lr"],
                                                                        trial.params["eps_scale"], "advt")
-        assert sorted(trial.intermediate_values) == [1, 2, 3]   # one report per epoch
+        assert sorted(trial.intermediate_values) == [1, 2, 3, 4, 5, 6]   # one report per epoch
         assert max(trial.intermediate_values.values()) == trial.value
         pids.add(trial.user_attrs["pid"])
     assert len(pids) == 2   # two worker processes took part
@@ -166,7 +166,8 @@ def _wait_for_running_trial_with_snapshot(runs, study_name, deadline_s=120):
     raise AssertionError("no running trial wrote a snapshot in %d s" % deadline_s)
 
 
-SLOW_FLAGS = ["--method", "advt", "--sampler", "grid", "--space", "eps_scale=0.01,0.1", "--epoch", "8",
+# Trials of many short epochs: a snapshot every 4 updates, and several seconds left after the first one.
+SLOW_FLAGS = ["--method", "advt", "--sampler", "grid", "--space", "eps_scale=0.01,0.1", "--epoch", "16",
               "--snapshot-interval", "4"]
 
 
