@@ -40,10 +40,12 @@ def start_tune(*args):
 
 
 def load(runs, study):
+    """The study, read without creating the storage's tables (a poller must not race the command creating them)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=study, storage="sqlite:///%s" % os.path.join(str(runs), "tune", study + ".db"))
+    url = "sqlite:///%s" % os.path.join(str(runs), "tune", study + ".db")
+    return optuna.load_study(study_name=study, storage=optuna.storages.RDBStorage(url, skip_table_creation=True))
 
 
 def states(study):
@@ -130,9 +132,8 @@ def test_two_commands_on_one_study_split_the_grid(synthetic_prepared, tmp_path):
     """Two `iadv tune` processes on one storage (as two machines would be): every grid point exactly once."""
     flags = ["--method", "baseline", "--sampler", "grid", "--space", "lr=0.003,0.002,0.001",
              "--space", "dropout=0.1,0.2"]
-    first, second = start_tune(synthetic_prepared, tmp_path, "shared", *flags), None
-    time.sleep(1.0)
-    second = start_tune(synthetic_prepared, tmp_path, "shared", *flags)
+    # Started together: both create the new storage's tables and the study at once, then share the grid.
+    first, second = (start_tune(synthetic_prepared, tmp_path, "shared", *flags) for _ in range(2))
     outputs = [p.communicate(timeout=300)[0] for p in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], outputs
     study = load(tmp_path, "shared")
@@ -144,12 +145,16 @@ def test_two_commands_on_one_study_split_the_grid(synthetic_prepared, tmp_path):
 # ----------------------------------------------------------------------------- killed workers
 
 
-def _wait_for_running_trial_with_snapshot(runs, study_name, deadline_s=120):
+def _wait_for_running_trial_with_snapshot(runs, study_name, process, deadline_s=120):
     """The (trial, run dir) of a running trial once its run has written a snapshot."""
     import optuna
+    import sqlalchemy.exc
 
     end = time.time() + deadline_s
     while time.time() < end:
+        if process.poll() is not None:
+            raise AssertionError("iadv tune ended (%s) before a trial wrote a snapshot:\n%s"
+                                 % (process.returncode, process.stdout.read()[-3000:]))
         db = os.path.join(str(runs), "tune", study_name + ".db")
         if os.path.exists(db):
             try:
@@ -160,10 +165,11 @@ def _wait_for_running_trial_with_snapshot(runs, study_name, deadline_s=120):
                         path = os.path.join(str(runs), "tune", study_name, run)
                         if any(n.startswith("snapshot_iter_") for n in os.listdir(path)):
                             return trial, path
-            except (KeyError, OSError, optuna.exceptions.StorageInternalError):
-                pass
+            except (KeyError, OSError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError):
+                pass   # not created yet, or being written
         time.sleep(0.1)
-    raise AssertionError("no running trial wrote a snapshot in %d s" % deadline_s)
+    process.kill()
+    raise AssertionError("no running trial wrote a snapshot in %d s:\n%s" % (deadline_s, process.communicate()[0][-3000:]))
 
 
 # Trials of many short epochs: a snapshot every 4 updates, and several seconds left after the first one.
@@ -185,7 +191,7 @@ def _assert_resumed(study, killed):
 
 def test_a_killed_worker_fails_its_trial_whose_retry_resumes_the_run(synthetic_prepared, tmp_path):
     process = start_tune(synthetic_prepared, tmp_path, "killed", *SLOW_FLAGS)
-    trial, run = _wait_for_running_trial_with_snapshot(tmp_path, "killed")
+    trial, run = _wait_for_running_trial_with_snapshot(tmp_path, "killed", process)
     os.kill(trial.user_attrs["pid"], signal.SIGKILL)   # the worker, not the command
     output = process.communicate(timeout=300)[0]
     assert process.returncode == 0, output[-3000:]
@@ -199,7 +205,7 @@ def test_a_killed_worker_fails_its_trial_whose_retry_resumes_the_run(synthetic_p
 
 def test_the_killed_command_is_continued_by_rerunning_it(synthetic_prepared, tmp_path):
     process = start_tune(synthetic_prepared, tmp_path, "rerun", *SLOW_FLAGS)
-    trial, _ = _wait_for_running_trial_with_snapshot(tmp_path, "rerun")
+    trial, _ = _wait_for_running_trial_with_snapshot(tmp_path, "rerun", process)
     process.kill()   # SIGKILL to `iadv tune` itself: its worker is told by the kernel (PR_SET_PDEATHSIG)
     process.communicate(timeout=60)
     deadline = time.time() + 60

@@ -41,6 +41,7 @@ from interpretable_adv.tuning import space as search_space
 SAMPLERS = ("grid", "tpe")
 PRUNERS = ("median", "none")
 MAX_RETRIES = 2
+STORAGE_ATTEMPTS = 5
 HEARTBEAT_INTERVAL_S = 20
 GRACE_PERIOD_S = 60
 TRIAL_DIR = "trial-%04d"
@@ -107,9 +108,20 @@ def open_storage(url):
     import warnings
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)   # heartbeats: stable for years
+    import sqlalchemy.exc
+
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                                          grace_period=GRACE_PERIOD_S, heartbeat_stale_trial_callback=retry_trial)
+        for attempt in range(STORAGE_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                                                  grace_period=GRACE_PERIOD_S,
+                                                  heartbeat_stale_trial_callback=retry_trial)
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError):
+                # Two commands creating a new storage's tables at once: one finds them half made ("table ... already
+                # exists"); the next attempt sees them complete. Anything else fails again and is reported below.
+                if attempt == STORAGE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     except ImportError as exc:   # e.g. postgresql:// without its driver
         raise UsageError("--storage %s: %s (install the database's Python driver, e.g. psycopg[binary] for "
                          "PostgreSQL)" % (url, exc)) from None
