@@ -4,7 +4,7 @@ Two workers on one SQLite file and two commands on one study (no grid point
 lost or run twice), a worker killed with SIGKILL mid-trial (the trial fails,
 its retry resumes the run from its snapshot in the same directory), the
 whole command killed and rerun, a trial pruned by the median rule, a
-finished study rerun (nothing runs), a study redefined (refused); the
+diverged trial, a finished study rerun (nothing runs), a study redefined (refused); the
 schema's refusals of a space are in tests/test_bad_inputs.py.
 """
 
@@ -244,6 +244,18 @@ def test_a_trial_below_the_median_is_pruned_after_its_first_epoch(synthetic_prep
     assert "[pruned] trial 2" in result.stdout
     assert "pruned 1" in (tmp_path / "tune" / "pruned" / "trials.md").read_text()
     assert (tmp_path / "tune" / "pruned" / "intermediate_values.png").exists()
+
+
+def test_a_diverged_trial_fails_with_its_reason_and_counts_as_tried(synthetic_prepared, tmp_path):
+    flags = ["--method", "baseline", "--sampler", "grid", "--space", "lr=1e30,0.003", "--epoch", "2"]
+    result = run_tune(synthetic_prepared, tmp_path, "diverged", *flags)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trials = {t.params["lr"]: t for t in load(tmp_path, "diverged").get_trials()}
+    assert trials[1e30].state.name == "FAIL" and "NaN or infinite" in trials[1e30].user_attrs["error"]
+    assert trials[0.003].state.name == "COMPLETE"
+    assert "fail: iteration" in (tmp_path / "tune" / "diverged" / "trials.md").read_text()
+    again = run_tune(synthetic_prepared, tmp_path, "diverged", *flags)   # not tried again: it would diverge again
+    assert "nothing to run" in again.stdout and len(load(tmp_path, "diverged").get_trials()) == 2
 
 
 # ----------------------------------------------------------------------------- the sweep read from a study

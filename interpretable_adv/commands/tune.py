@@ -184,6 +184,7 @@ def _worker_main(settings, device, parent):
 
 
 def _interrupt(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # once: the cleanup after it must not be interrupted again
     raise KeyboardInterrupt
 
 
@@ -268,4 +269,6 @@ def _print_changes(study, seen, names):
         else:
             dev = "" if trial.value is None else " dev %.2f" % (100 * trial.value)
             wall = trial.user_attrs.get("wall_time_s")
-            print("[%s] trial %d %s%s%s" % (state, trial.number, values, dev, "" if wall is None else " (%.0f s)" % wall))
+            error = trial.user_attrs.get("error")
+            print("[%s] trial %d %s%s%s%s" % (state, trial.number, values, dev, "" if wall is None else " (%.0f s)" % wall,
+                                              ": " + error if error else ""))

@@ -31,7 +31,7 @@ def trial_rows(study):
                      "last_dev": 100 * trial.intermediate_values[steps[-1]] if steps else None,
                      "epochs_reported": len(steps), "wall_time_s": trial.user_attrs.get("wall_time_s"),
                      "run_dir": trial.user_attrs.get("run_dir"),
-                     "retry_of": trial.system_attrs.get("failed_trial")})
+                     "retry_of": trial.system_attrs.get("failed_trial"), "error": trial.user_attrs.get("error")})
     return rows
 
 
@@ -86,6 +86,7 @@ def trials_markdown(name, rows, best, names):
         dev = "%.2f" % r["dev"] if r["dev"] is not None else (
             "(%.2f at epoch %d)" % (r["last_dev"], r["epochs_reported"]) if r["last_dev"] is not None else "-")
         state = r["state"] + (" (retry of %d)" % r["retry_of"] if r["retry_of"] is not None else "")
+        state += ": " + r["error"][:100] if r.get("error") else ""
         lines.append("| %d | %s | %s | %s | %d | %s | %s |" % (
             r["number"], " | ".join(_value(r["params"][k]) if k in r["params"] else "-" for k in names), dev, state,
             r["epochs_reported"], "-" if r["wall_time_s"] is None else "%.0f" % r["wall_time_s"], r["run_dir"] or "-"))

@@ -139,7 +139,7 @@ def retry_trial(study, failed):
     failed = copy.deepcopy(failed)
     for name in ("host", "pid", "wall_time_s"):
         failed.user_attrs.pop(name, None)
-    optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)(study, failed)
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, failed)
 
 
 def make_sampler(settings):
@@ -166,7 +166,7 @@ def open_study(settings, storage=None):
     """The study of ``settings`` (created on first use); UsageError if it exists with another definition."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)   # our own lines report the trials
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # our own lines report the trials, their logs the errors
     storage = storage or open_storage(settings.storage)
     study = optuna.create_study(storage=storage, study_name=settings.name, direction="maximize",
                                 sampler=make_sampler(settings), pruner=make_pruner(settings), load_if_exists=True)
@@ -184,10 +184,15 @@ def open_study(settings, storage=None):
     return study
 
 
+def _retried(trials):
+    """The numbers of the failed trials that were queued again (each retry names the attempt it repeats)."""
+    return {t.system_attrs.get("retry_history", [None])[-1] for t in trials if "failed_trial" in t.system_attrs}
+
+
 def counted_trials(study):
     """The trials that use up the budget: all but the failed trials that were queued again."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.system_attrs.get("retry_history", [None])[-1] for t in trials if "failed_trial" in t.system_attrs}
+    retried = _retried(trials)
     return [t for t in trials if t.number not in retried]
 
 
@@ -278,13 +283,18 @@ def trial_config(settings, values, out, device=None):
     return resolve_run(settings.preset, "train", overrides, settings.test)
 
 
-def objective_of(settings, release, device=None):
-    """The objective: train the trial's run (resuming it if a killed worker left snapshots); best dev accuracy."""
+def objective_of(settings, release, current, device=None):
+    """The objective: train the trial's run (resuming it if a killed worker left snapshots); best dev accuracy.
+
+    ``current``: a list the objective appends each trial's number to (the
+    worker's record of the trial it runs, for :func:`requeue_interrupted`).
+    """
     from interpretable_adv.runs import finished_run_problem, newest_readable_snapshot
     from interpretable_adv.training.classifier import train_classifier
     from interpretable_adv.training.extensions import DevAccuracyPruning
 
     def objective(trial):
+        current.append(trial.number)
         trial.set_user_attr("host", socket.gethostname())   # before other workers look for dead ones
         trial.set_user_attr("pid", os.getpid())
         release()   # the trial exists: other workers may count and start theirs
@@ -300,15 +310,16 @@ def objective_of(settings, release, device=None):
             os.makedirs(out, exist_ok=True)
             snapshot = newest_readable_snapshot(out)
             trial.set_user_attr("resumed_from", snapshot and os.path.basename(snapshot))
-            try:
-                with _output_to(os.path.join(out, TRIAL_LOG)):
-                    print("[trial %d] %s, %s" % (trial.number, ", ".join("%s=%s" % kv for kv in values.items()),
-                                                 "resuming from %s" % os.path.basename(snapshot) if snapshot
-                                                 else "from the start"), flush=True)
+            with _output_to(os.path.join(out, TRIAL_LOG)):
+                print("[trial %d] %s, %s" % (trial.number, ", ".join("%s=%s" % kv for kv in values.items()),
+                                             "resuming from %s" % os.path.basename(snapshot) if snapshot
+                                             else "from the start"), flush=True)
+                try:
                     results = train_classifier(config, [(DevAccuracyPruning(trial), (1, "epoch"))])
-            except KeyboardInterrupt:   # Ctrl-C or SIGTERM: queued again, to resume from its snapshots on a rerun
-                retry_trial(trial.study, trial.study._storage.get_trial(trial._trial_id))
-                raise
+                except TrainingDiverged as exc:   # a failed trial, told in the trial table and the worker's line
+                    trial.set_user_attr("error", " ".join(str(exc).split())[:300])
+                    print("[trial %d] failed: %s" % (trial.number, exc), flush=True)
+                    raise
         trial.set_user_attr("wall_time_s", round(time.time() - start, 1))
         if results.get("dev_accuracy_best") is None:
             raise TrainingDiverged("%s: no dev evaluation (the run ended before its first epoch)" % out)
@@ -347,12 +358,35 @@ def run_worker(settings, device=None):
     lock = BudgetLock(settings.directory)
     while True:
         lock.acquire()
+        current = []
         try:
             fail_dead_local_trials(study)
             if budget_left(study, settings.trials) <= 0 and not study.get_trials(
                     deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
                 return
-            study.optimize(objective_of(settings, lock.release, device), n_trials=1, catch=(TrainingDiverged,),
-                           gc_after_trial=True)
+            study.optimize(objective_of(settings, lock.release, current, device), n_trials=1,
+                           catch=(TrainingDiverged,), gc_after_trial=True)
+        except KeyboardInterrupt:   # Ctrl-C, SIGTERM, the end of `iadv tune`: the trial is queued again
+            requeue_interrupted(study, current)
+            raise
         finally:
             lock.release()
+
+
+def requeue_interrupted(study, current):
+    """Queue again the trial an interrupt stopped (``current``: the number it had), once Optuna has failed it.
+
+    Wherever the interrupt landed: a trial Optuna failed is queued again
+    here; one it left running has this process's pid, which the next worker
+    on this machine finds dead (:func:`fail_dead_local_trials`); one it
+    completed needs nothing.
+    """
+    import optuna
+
+    if not current:
+        return
+    trials = study.get_trials(deepcopy=False)
+    retried = _retried(trials)
+    for trial in trials:
+        if trial.number == current[-1] and trial.state == optuna.trial.TrialState.FAIL and trial.number not in retried:
+            retry_trial(study, trial)
