@@ -268,6 +268,9 @@ def _print_changes(study, seen, names):
             print("[queue] trial %d %s" % (trial.number, values))
         else:
             dev = "" if trial.value is None else " dev %.2f" % (100 * trial.value)
+            if state == "pruned" and trial.intermediate_values:
+                epoch = max(trial.intermediate_values)
+                dev = " after epoch %d: dev %.2f" % (epoch, 100 * trial.intermediate_values[epoch])
             wall = trial.user_attrs.get("wall_time_s")
             error = trial.user_attrs.get("error")
             print("[%s] trial %d %s%s%s%s" % (state, trial.number, values, dev, "" if wall is None else " (%.0f s)" % wall,

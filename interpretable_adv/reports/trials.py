@@ -27,7 +27,8 @@ def trial_rows(study):
     for trial in study.get_trials(deepcopy=False):
         steps = sorted(trial.intermediate_values)
         rows.append({"number": trial.number, "state": trial.state.name.lower(), "params": dict(trial.params),
-                     "dev": None if trial.value is None else 100 * trial.value,
+                     # a pruned trial's value is its last report (Optuna's): shown as such, not as a run's best
+                     "dev": 100 * trial.value if trial.value is not None and trial.state.name == "COMPLETE" else None,
                      "last_dev": 100 * trial.intermediate_values[steps[-1]] if steps else None,
                      "epochs_reported": len(steps), "wall_time_s": trial.user_attrs.get("wall_time_s"),
                      "run_dir": trial.user_attrs.get("run_dir"),

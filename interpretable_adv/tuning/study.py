@@ -289,6 +289,8 @@ def objective_of(settings, release, current, device=None):
     ``current``: a list the objective appends each trial's number to (the
     worker's record of the trial it runs, for :func:`requeue_interrupted`).
     """
+    import optuna
+
     from interpretable_adv.runs import finished_run_problem, newest_readable_snapshot
     from interpretable_adv.training.classifier import train_classifier
     from interpretable_adv.training.extensions import DevAccuracyPruning
@@ -319,6 +321,10 @@ def objective_of(settings, release, current, device=None):
                 except TrainingDiverged as exc:   # a failed trial, told in the trial table and the worker's line
                     trial.set_user_attr("error", " ".join(str(exc).split())[:300])
                     print("[trial %d] failed: %s" % (trial.number, exc), flush=True)
+                    raise
+                except optuna.TrialPruned as exc:
+                    trial.set_user_attr("wall_time_s", round(time.time() - start, 1))
+                    print("[trial %d] pruned: %s" % (trial.number, exc), flush=True)
                     raise
         trial.set_user_attr("wall_time_s", round(time.time() - start, 1))
         if results.get("dev_accuracy_best") is None:
