@@ -17,8 +17,10 @@ worker died (``kill -9``, a lost machine) is marked failed by the next
 worker that starts a trial after the grace period, or at once by a worker on
 the same machine that sees the worker's process gone, and a new trial with
 the same values is queued (at most :data:`MAX_RETRIES` times); it trains in
-the failed trial's directory, so it **resumes from the last snapshot**. A
-trial that raises (a diverged run) is failed and counts as tried.
+the failed trial's directory, so it **resumes from the last snapshot**. An
+interrupted worker (Ctrl-C, SIGTERM, the end of its ``iadv tune``) queues
+its trial again itself (:func:`requeue_interrupted`). A trial that raises (a
+diverged run) is failed and counts as tried.
 
 Budget. ``--trials N`` is the study's size, not a count per command:
 rerunning the same command continues the study until N trials are finished,
