@@ -2,7 +2,8 @@
 # Train a grid of classifiers, JOBS at a time, each line of SPEC being "NAME iadv-train-flags...":
 #   bash experiments/run_grid.sh SPEC OUTDIR        -> OUTDIR/NAME/ (skipped when it holds a finished run of
 #   exactly these settings: `iadv train --check-done`)
-# Used for the eps sweep and the plateau study; every run's flags are kept in OUTDIR/NAME/args.json.
+# Used for the eps sweep's controls (its grid is an `iadv tune` study) and the plateau study; every run's flags are
+# kept in OUTDIR/NAME/args.json.
 source "$(dirname "$0")/lib.sh"
 spec=$1 out=$2
 mkdir -p "$out"
