@@ -165,8 +165,8 @@ def _wait_for_running_trial_with_snapshot(runs, study_name, process, deadline_s=
                         path = os.path.join(str(runs), "tune", study_name, run)
                         if any(n.startswith("snapshot_iter_") for n in os.listdir(path)):
                             return trial, path
-            except (KeyError, OSError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError):
-                pass   # not created yet, or being written
+            except (KeyError, OSError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError):
+                pass   # not created yet, or its tables being created by the command (any database error)
         time.sleep(0.1)
     process.kill()
     raise AssertionError("no running trial wrote a snapshot in %d s:\n%s" % (deadline_s, process.communicate()[0][-3000:]))
