@@ -32,6 +32,7 @@ COMMANDS = (
     ("summarize", "summarize"),
     ("attack", "attack"),
     ("interpret", "interpret"),
+    ("report", "report"),
     ("bench", "bench"),
     ("compare-upstream", "compare_upstream"),
     ("import-upstream-lm", "import_upstream_lm"),

@@ -25,6 +25,7 @@ UNK = "<unk>"
 EOS_ID = 0
 UNK_ID = 1
 SPLIT_NAMES = ("train", "dev", "test", "unlabeled")
+LABEL_NAMES = ("negative", "positive")   # by label id
 
 
 def vocabulary_hash(words):

@@ -7,7 +7,7 @@ import numpy as np
 
 from interpretable_adv import methods
 from interpretable_adv.checkpoints import load_lm
-from interpretable_adv.data import PreparedData
+from interpretable_adv.data import LABEL_NAMES, PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.keys import add_device_flag, flag_type
 from interpretable_adv.reports.examples import mark, perturbed_review
@@ -58,7 +58,7 @@ def run(args):
     lm = load_lm(args.lm or lm_of_runs(args.runs), data, device)
     tokens, records = perturbed_review(args.runs, data, args.index, lm, device)
     color = {"always": True, "never": False}.get(args.color, sys.stdout.isatty())
-    label = "positive" if data.split("test").labels[args.index] == 1 else "negative"
+    label = LABEL_NAMES[int(data.split("test").labels[args.index])]
     print("test review %d (%s), %d tokens" % (args.index, label, len(tokens)))
     print("original:  " + " ".join(tokens))
     for method, record in records.items():
