@@ -186,3 +186,11 @@ evaluate_seed() {  # evaluate_seed SEED: Table 1 (and the seed's Table 3) in $RU
   stage "seed$1-table1" "$RUNS/seed$1/eval/results.json" "$IADV" evaluate --runs "$RUNS/seed$1" \
     --lm "$RUNS/lm/lm.npz" --data "$DATA" --sample "${SAMPLE:-200}" --no-progress "${DEVICE_FLAG[@]}"
 }
+
+# write_report: the run set's self-contained HTML page (`iadv report`: tables, plots, every Table 1 review) in
+# $RUNS/report/index.html, rewritten every time (a few seconds), its path printed.
+write_report() {
+  "$IADV" report --runs "$RUNS" --data "$DATA" -o "$RUNS/report" > "$LOGS/report.log" 2>&1 \
+    || { cat "$LOGS/report.log" >&2; echo "iadv report failed; see $LOGS/report.log" >&2; exit 1; }
+  echo "report: $RUNS/report/index.html (open it in a browser)"
+}

@@ -50,3 +50,4 @@ stage heatmap_lm "$RUNS/figures/heatmap_lm_term.png" "$IADV" interpret --runs "$
   --lm "$RUNS/lm/lm.npz" --data "$DATA" --index "${INDEX:-0}" --color never --figure "$RUNS/figures/heatmap_lm_term.png" \
   "${DEVICE_FLAG[@]}"
 cat "$BETAS/lm_weight.md" "$RUNS/eval/table3.md" "$RUNS/eval/table1.md"
+write_report

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole chain: prepare, LM (once), the classifiers of Table 3 for every seed, Tables 1 and 4 per seed,
-# Tables 3, 1 and 4 as mean +- sd over seeds with their significance, figures (first seed). Resumable: rerun to continue.
+# Tables 3, 1 and 4 as mean +- sd over seeds with their significance, figures (first seed), the HTML report
+# ($RUNS/report/index.html). Resumable: rerun to continue.
 #   bash experiments/reproduce_small.sh                 # real IMDB on a CPU, seeds 0 1 2
 #   SEEDS=0 bash experiments/reproduce_small.sh         # one seed
 #   PRESET=paper DEVICE=0 bash experiments/reproduce_small.sh   # paper hyperparameters on a GPU
@@ -19,3 +20,4 @@ stage figures "$RUNS/figures/figure1.png" "$PYTHON" figures/make_figures.py --ru
 cat "$RUNS/eval/table3.md" "$RUNS/eval/table1.md" "$RUNS/eval/table4.md"
 echo "which differences are significant: $RUNS/eval/significance.md (Table 3) and the end of $RUNS/eval/table4.md"
 echo "stage times: $LOGS/times.txt"
+write_report

@@ -7,3 +7,4 @@ source "$(dirname "$0")/lib.sh"
 echo "preset $PRESET, seeds $SEEDS, runs in $RUNS, data $DATA"
 attack_seeds
 cat "$RUNS/eval/table4.md"
+write_report

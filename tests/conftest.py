@@ -49,3 +49,23 @@ def synthetic_prepared(synthetic_raw, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("synthetic") / "prepared")
     prepare_imdb([synthetic_raw], out, workers=1, progress=False, log=lambda m: None)
     return out
+
+
+TINY_REPRODUCTION_ENV = {"PRESET": "tiny", "SAMPLE": "20", "INDICES": "0", "SEEDS": "0 1", "JOBS": "2"}
+
+
+@pytest.fixture(scope="session")
+def tiny_reproduction(tmp_path_factory):
+    """``experiments/reproduce_small.sh`` at the tiny preset, seeds 0 and 1, run once per session (a few minutes):
+    ``{"root", "env", "result"}`` (the environment the script ran with, its CompletedProcess). Tests after the
+    end-to-end one may see the rows that ``lm_term.sh`` added."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("tiny_reproduction")
+    env = dict(os.environ, RUNS=str(root / "runs"), DATA=str(root / "data"), RAW=str(root / "raw"),
+               IADV=os.path.join(os.path.dirname(sys.executable), "iadv"), PYTHON=sys.executable,
+               **TINY_REPRODUCTION_ENV)
+    result = subprocess.run(["bash", os.path.join(REPO, "experiments", "reproduce_small.sh")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    return {"root": root, "env": env, "result": result}

@@ -317,6 +317,10 @@ CASES = [
     ("interpret --runs {evil_runs} --data {data} --lm {lm}", "pickled"),
     ("interpret --runs {runs} --data {other_data}", "vocabulary"),
     ("interpret --runs {empty}", "no training run"),
+    # iadv report
+    ("report --runs {empty} -o {out}", "no seedN/"),
+    ("report --runs {seeds} -o {out}", "run `iadv summarize --runs"),
+    ("report --runs {keyless_seeds} -o {out}", "run `iadv summarize --runs"),
     # iadv summarize
     ("summarize --runs {empty}", "seedN"),
     ("summarize --runs {seeds} -o {runs}/spgd", "training run"),

@@ -4,7 +4,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 import chainer
 import numpy as np
@@ -101,13 +100,9 @@ def test_flip_rate_and_words_changed_on_constructed_records():
 
 
 @pytest.mark.slow
-def test_tiny_reproduction_script_end_to_end(tmp_path):
+def test_tiny_reproduction_script_end_to_end(tiny_reproduction):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PRESET="tiny", RUNS=str(tmp_path / "runs"), DATA=str(tmp_path / "data"),
-               RAW=str(tmp_path / "raw"), IADV=os.path.join(os.path.dirname(sys.executable), "iadv"),
-               PYTHON=sys.executable, SAMPLE="20", INDICES="0", SEEDS="0 1", JOBS="2")
-    result = subprocess.run(["bash", os.path.join(repo, "experiments", "reproduce_small.sh")], env=env,
-                            capture_output=True, text=True, timeout=600)
+    tmp_path, env, result = tiny_reproduction["root"], tiny_reproduction["env"], tiny_reproduction["result"]
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     runs = tmp_path / "runs"
     assert (runs / "lm" / "results.json").is_file()
@@ -136,6 +131,9 @@ def test_tiny_reproduction_script_end_to_end(tmp_path):
     assert summary["table4"]["seeds"] == [0, 1] and len(summary["table4"]["significance"]) == len(family)
     assert "Accuracy under attack" in open(runs / "eval" / "table4.md").read() and (runs / "eval" / "table4.png").is_file()
     assert "]] -> [[" in open(runs / "seed0" / "attack" / "examples.jsonl").read()
+    # The HTML report, written last, its path printed.
+    assert "report: %s" % (runs / "report" / "index.html") in result.stdout
+    assert (runs / "report" / "index.html").stat().st_size > 0
     runs = runs / "seed0"
     results = json.load(open(runs / "eval" / "results.json"))
     assert set(results["table1"]) == {"original"} | set(PERTURBED)
