@@ -23,7 +23,8 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 # The main job: the whole chain (prepare, LM, five classifiers, Table 1, Table 3, figures)
-# on the built-in synthetic corpus, offline, in a couple of minutes. Results in runs/tiny/.
+# on the built-in synthetic corpus, offline, in about 7 minutes. Results in runs/tiny/, the report in
+# runs/tiny/report/index.html (its path printed at the end).
 demo: venv
 	PRESET=tiny bash experiments/reproduce_small.sh
 
