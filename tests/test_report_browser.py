@@ -41,7 +41,9 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def report(tiny_reproduction, tmp_path_factory):
+def report(browser, request, tmp_path_factory):
+    """The tiny reproduction's report; asked for after ``browser``, so that without Chromium nothing is trained."""
+    tiny_reproduction = request.getfixturevalue("tiny_reproduction")
     result = tiny_reproduction["result"]
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     runs = tiny_reproduction["root"] / "runs"
