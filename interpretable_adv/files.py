@@ -118,6 +118,29 @@ def read_json(path, what=None):
                          % (_describe(path, what), _reason(exc))) from None
 
 
+def read_json_lines(path, what=None):
+    """The objects of a JSON-lines file (blank lines skipped); an unreadable file, or a line that is not a JSON
+    object, is a :class:`UsageError` naming ``path:line``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError("%s: cannot read (%s)" % (_describe(path, what), _reason(exc))) from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            raise UsageError("%s:%d: not valid JSON (%s); rerun the command that wrote it"
+                             % (path, number, _reason(exc))) from None
+        if not isinstance(entry, dict):
+            raise UsageError("%s:%d: not a JSON object; not written by iadv" % (path, number))
+        out.append(entry)
+    return out
+
+
 def json_parses(path):
     """Whether ``path`` is a file holding valid JSON (a finished stage's results file)."""
     try:

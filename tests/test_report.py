@@ -96,13 +96,13 @@ def test_word_leanings_by_counting_reviews_one_at_a_time(synthetic_prepared):
     words = [w for w in data.vocab.words[2:40]] + ["never-a-word"]
     leans = word_leanings(data, words)
     n_pos, n_neg = int((train.labels == 1).sum()), int((train.labels == 0).sum())
+    holding = [set(train.review(r).tolist()) for r in range(len(train))]
     checked = 0
     for word, lean in zip(words, leans):
         if word not in data.vocab.index:
             assert lean is None
             continue
         i = data.vocab.index[word]
-        holding = [set(train.review(r).tolist()) for r in range(len(train))]
         pos = sum(1 for r, ids in enumerate(holding) if i in ids and train.labels[r] == 1)
         neg = sum(1 for r, ids in enumerate(holding) if i in ids and train.labels[r] == 0)
         if pos + neg < LEAN_MIN_REVIEWS:

@@ -24,18 +24,21 @@ import os
 import re
 
 from interpretable_adv import __version__
+from interpretable_adv.data import PreparedData
 from interpretable_adv.errors import UsageError
 from interpretable_adv.files import atomic_write_text, read_json, remove_stale_temporaries
 from interpretable_adv.locking import OutputLock
 from interpretable_adv.reports.review_browser import browser_data
+from interpretable_adv.reports.table3 import reference_vocabulary
 from interpretable_adv.runs import RUN_NAMES, check_output_dir, seed_dirs
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "html")
 
-# RUNS/eval's tables, in the order of the page, with their section titles.
-TABLES = (("table3.md", "Table 3: test accuracy"), ("significance.md", "Table 3: which differences are real"),
-          ("table1.md", "Table 1: how natural the adversarial examples are"),
-          ("table4.md", "Table 4: accuracy under one common word-substitution attack"))
+# RUNS/eval's tables (NAME.md), in the order of the page: (NAME, link text, section title).
+TABLES = (("table3", "Table 3", "Table 3: test accuracy"),
+          ("significance", "Significance", "Table 3: which differences are real"),
+          ("table1", "Table 1", "Table 1: how natural the adversarial examples are"),
+          ("table4", "Table 4", "Table 4: accuracy under one common word-substitution attack"))
 PLOTS = (("eval/table3.png", "Table 3 over seeds: mean +- sd and every seed"),
          ("eval/table4.png", "Table 4: accuracy under attack by budget"),
          ("figures/figure1.png", "Figure 1: SPGD's steps on a two-word review, computed"),
@@ -89,13 +92,13 @@ def run_facts(runs_dir, seeds, summary):
 
 
 def table_sections(runs_dir):
-    """``[(id, title, html)]`` of RUNS/eval's Markdown tables that exist."""
+    """``[(id, link text, title, html)]`` of RUNS/eval's Markdown tables that exist."""
     out = []
-    for name, title in TABLES:
-        path = os.path.join(runs_dir, "eval", name)
+    for name, link, title in TABLES:
+        path = os.path.join(runs_dir, "eval", name + ".md")
         if os.path.isfile(path):
             with open(path, encoding="utf-8", errors="replace") as f:
-                out.append((name[:-3], title, markdown_html(f.read())))
+                out.append((name, link, title, markdown_html(f.read())))
     return out
 
 
@@ -149,8 +152,8 @@ def render_page(facts, tables, plots, studies, examples):
     nav, sections = [], []
     if examples is not None:
         nav.append(("examples", "Example browser"))
-    for ident, title, body in tables:
-        nav.append((ident, title.split(":")[0] if ident != "significance" else "Significance"))
+    for ident, link, title, body in tables:
+        nav.append((ident, link))
         sections.append('<section id="%s"><h2>%s</h2>%s</section>' % (ident, e(title), body))
     if plots:
         nav.append(("plots", "Plots"))
@@ -210,9 +213,6 @@ def write_report(runs_dir, out=None, data_dir=None):
 def _leaning_data(data_dir, recorded, seeds):
     """The prepared dataset to take sentiment leans from: ``data_dir`` (checked), else the runs' own when it is
     here and of their vocabulary, else None (the page then colours by norm alone)."""
-    from interpretable_adv.data import PreparedData
-    from interpretable_adv.reports.table3 import reference_vocabulary
-
     if data_dir is None and (recorded is None or not os.path.isfile(os.path.join(recorded, "vocab.json"))):
         return None
     data = PreparedData(data_dir or recorded)

@@ -16,7 +16,6 @@ the prepared dataset is here, :func:`word_leanings` adds each word's sentiment l
 by which the page can colour a perturbation by the word it moves towards.
 """
 
-import json
 import math
 import os
 
@@ -25,34 +24,13 @@ import numpy as np
 from interpretable_adv import methods
 from interpretable_adv.data import LABEL_NAMES
 from interpretable_adv.errors import UsageError
+from interpretable_adv.files import read_json_lines
 from interpretable_adv.reports.table1 import VARIANTS
 
 # The colour scale: this percentile of every nonzero ||d_t|| is drawn at full colour.
 SCALE_PERCENTILE = 99
 # A word seen in fewer training reviews than this has no lean on the page (too few to tell).
 LEAN_MIN_REVIEWS = 5
-
-
-def read_jsonl(path, what):
-    """The objects of a JSON-lines file; a line that is not a JSON object is a UsageError naming ``path:line``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.readlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError("%s %s: cannot read (%s)" % (what, path, exc)) from None
-    out = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError as exc:
-            raise UsageError("%s:%d: not valid JSON (%s); rerun the command that wrote %s"
-                             % (path, number, exc, what)) from None
-        if not isinstance(entry, dict):
-            raise UsageError("%s:%d: not a JSON object; not written by iadv (%s)" % (path, number, what))
-        out.append(entry)
-    return out
 
 
 def _number(value):
@@ -72,7 +50,8 @@ def review_rows(entry):
 
 
 def check_example(entry, where):
-    """One ``iadv evaluate`` examples.jsonl entry, every field the page reads checked (UsageError naming ``where``)."""
+    """The run rows of one ``iadv evaluate`` examples.jsonl entry (:func:`review_rows`), every field the page reads
+    checked (UsageError naming ``where``)."""
     tokens = entry.get("tokens")
     if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
         raise UsageError("%s: no tokens (a list of words); not an `iadv evaluate` examples.jsonl" % where)
@@ -99,7 +78,7 @@ def check_example(entry, where):
                              % (where, name, ", ".join(VARIANTS)))
         if not isinstance(ppl, dict) or not all(_number(ppl.get(v)) for v in VARIANTS):
             raise UsageError("%s: %s: ppl must give %s as numbers" % (where, name, ", ".join(VARIANTS)))
-    return entry
+    return rows
 
 
 class WordTable:
@@ -129,10 +108,9 @@ def seed_reviews(seed_dir, table):
     if not os.path.isfile(path):
         return None
     reviews = []
-    for number, entry in enumerate(read_jsonl(path, "examples.jsonl"), 1):
-        check_example(entry, "%s:%d" % (path, number))
+    for number, entry in enumerate(read_json_lines(path, "Table 1 examples"), 1):
         rows = {}
-        for name in review_rows(entry):
+        for name in check_example(entry, "%s:%d" % (path, number)):
             record = entry[name]
             rows[name] = {"norms": [_short(n) for n in record["norms"]],
                           "direction": table.ids(record["direction"]), "nearest": table.ids(record["nearest"]),
@@ -150,7 +128,7 @@ def seed_attacks(seed_dir):
     if not os.path.isfile(path):
         return {}
     out = {}
-    for number, entry in enumerate(read_jsonl(path, "attack examples.jsonl"), 1):
+    for number, entry in enumerate(read_json_lines(path, "Table 4 examples"), 1):
         if not isinstance(entry.get("row"), str) or not isinstance(entry.get("test_index"), int) \
                 or not isinstance(entry.get("diff"), str) or not isinstance(entry.get("changed"), int):
             raise UsageError("%s:%d: row, test_index, changed and diff are required; not an `iadv attack` "
